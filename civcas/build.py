@@ -1,0 +1,186 @@
+"""Build civcas.db from raw/*.csv, top to bottom.
+
+The database is built into a temporary file beside the target and renamed
+over it only when every file is valid and every step has finished, so the
+published database is never half-built and never replaced by a bad build.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import sqlite_utils
+
+from .checks import check_all
+from .derive import derive_all
+from .load import LoadedTable, load_table
+from .schema import ALL_TABLES, CODES, DATA_DICTIONARY, SCHEMA_VERSION, TABLES, BUILD_INFO, Table
+from .validate import Problem
+from .views import VIEWS
+
+PY_TYPES = {"TEXT": str, "INTEGER": int, "REAL": float}
+
+
+def create_table(db: sqlite_utils.Database, table: Table) -> None:
+    db[table.name].create(
+        {c.name: PY_TYPES[c.sql_type] for c in table.columns},
+        pk=table.pk,
+        not_null={c.name for c in table.columns if c.required},
+        foreign_keys=table.foreign_keys,
+    )
+
+
+def load_all(conn: sqlite3.Connection, raw_dir: Path, shown_dir: str) -> tuple[dict[str, LoadedTable], list[Problem]]:
+    problems: list[Problem] = []
+    loaded = {t.name: load_table(conn, t, raw_dir, shown_dir, problems) for t in TABLES}
+    problems += check_all(conn, loaded)
+    order = {f"{shown_dir}/{t.name}.csv": i for i, t in enumerate(TABLES)}
+    problems.sort(key=lambda p: (order.get(p.path, 99), p.line, p.column))
+    return loaded, problems
+
+
+def create_indexes(db: sqlite_utils.Database) -> None:
+    for table in TABLES:
+        for columns in table.indexes:
+            db[table.name].create_index(columns, if_not_exists=True)
+    db.index_foreign_keys()
+
+
+def create_search(db: sqlite_utils.Database) -> None:
+    for table in TABLES:
+        if table.fts:
+            db[table.name].enable_fts(table.fts, fts_version="FTS5", tokenize="porter", create_triggers=False)
+
+
+def create_views(db: sqlite_utils.Database) -> None:
+    for view in VIEWS:
+        db.create_view(view.name, view.sql.strip(), replace=True)
+
+
+def write_dictionary(db: sqlite_utils.Database) -> None:
+    entries, codes = [], []
+    for table in ALL_TABLES:
+        for position, c in enumerate(table.columns, start=1):
+            entries.append({
+                "id": f"{table.name}.{c.name}", "table_name": table.name, "column_name": c.name,
+                "position": position, "sql_type": c.sql_type, "kind": c.kind, "required": int(c.required),
+                "derived_from": c.derived, "refers_to": c.references,
+                "allowed_values": " | ".join(map(str, c.values)) if c.values else None,
+                "null_means": None if c.required else c.null_means, "description": c.description,
+            })
+            for code, meaning in (c.values or {}).items():
+                codes.append({"id": f"{table.name}.{c.name}.{code}", "table_name": table.name,
+                              "column_name": c.name, "code": str(code), "meaning": meaning})
+    db[DATA_DICTIONARY.name].insert_all(entries)
+    db[CODES.name].insert_all(codes)
+
+
+def raw_digest(raw_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for table in TABLES:
+        with open(raw_dir / f"{table.name}.csv", "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def source_commit(raw_dir: Path) -> str | None:
+    if os.environ.get("CIVCAS_SOURCE_COMMIT"):
+        return os.environ["CIVCAS_SOURCE_COMMIT"]
+    try:
+        out = subprocess.run(["git", "-C", str(raw_dir), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def write_build_info(db: sqlite_utils.Database, raw_dir: Path) -> dict[str, int]:
+    counts = {t.name: db[t.name].count for t in ALL_TABLES if t is not BUILD_INFO}
+    db[BUILD_INFO.name].insert({
+        "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "schema_version": SCHEMA_VERSION, "source_commit": source_commit(raw_dir),
+        "raw_sha256": raw_digest(raw_dir), "row_counts": json.dumps(counts),
+    })
+    return counts
+
+
+def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only: bool = False,
+          database_name: str | None = None) -> tuple[list[Problem], dict[str, int]]:
+    """Validate raw_dir and, unless check_only, replace db_path with a fresh build.
+
+    Returns the problems (empty on success) and the row counts.
+    """
+    shown_dir = shown_dir or str(raw_dir).rstrip("/")
+    database_name = database_name or db_path.stem
+    workdir = Path(tempfile.gettempdir()) if check_only else db_path.resolve().parent
+    workdir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{db_path.stem}-", suffix=".building", dir=workdir)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    conn = None
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        # The temporary file is thrown away on any failure, so durability buys nothing here.
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("PRAGMA cache_size = -65536")
+        db = sqlite_utils.Database(conn)
+        for table in ALL_TABLES:
+            create_table(db, table)
+        conn.execute("BEGIN")
+        loaded, problems = load_all(conn, raw_dir, shown_dir)
+        if problems:
+            conn.execute("ROLLBACK")
+            return problems, {}
+        derive_all(conn, database_name)
+        create_indexes(db)
+        create_search(db)
+        create_views(db)
+        write_dictionary(db)
+        counts = write_build_info(db, raw_dir)
+        conn.execute("COMMIT")
+        broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"foreign_key_check failed after validation: {broken[:5]}")
+        conn.execute("ANALYZE")
+        conn.execute("PRAGMA journal_mode = DELETE")
+        conn.close()
+        conn = None
+        if not check_only:
+            os.replace(tmp, db_path)
+        return [], counts
+    finally:
+        if conn is not None:
+            conn.close()
+        if tmp.exists():
+            tmp.unlink()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="build.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--raw", default="raw", help="folder holding the raw CSV files (default: raw)")
+    parser.add_argument("--db", default="civcas.db", help="database to write (default: civcas.db)")
+    parser.add_argument("--check", action="store_true", help="validate only; write nothing")
+    args = parser.parse_args(argv)
+    raw_dir, db_path = Path(args.raw), Path(args.db)
+    if not raw_dir.is_dir():
+        print(f"{args.raw}: no such folder", file=sys.stderr)
+        return 2
+    problems, counts = build(raw_dir, db_path, shown_dir=args.raw.rstrip("/"), check_only=args.check)
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        kept = "nothing written" if args.check else f"{args.db} left unchanged"
+        print(f"{len(problems)} problem{'s' * (len(problems) != 1)} found; {kept}", file=sys.stderr)
+        return 1
+    summary = ", ".join(f"{n} {t}" for t, n in counts.items() if t in {x.name for x in TABLES})
+    print(f"{'valid' if args.check else 'built ' + args.db}: {summary}", file=sys.stderr)
+    return 0

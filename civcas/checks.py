@@ -1,0 +1,70 @@
+"""Rules that span rows or tables, checked in SQL once every file is loaded.
+
+Each query returns the rowid of the offending row; `LoadedTable.line_of`
+turns it back into the line a curator can open.
+"""
+from __future__ import annotations
+
+import sqlite3
+
+from .load import LoadedTable
+from .schema import BREAKDOWNS
+from .validate import Problem, shown
+
+# Rows compared by the breakdown rule must agree on all of these.
+SAME_CLAIM = ("source_id", "claimant", "incident_id", "scope_area", "scope_perpetrator",
+              "period_start", "period_end", "as_of")
+
+
+def check_references(conn: sqlite3.Connection, loaded: dict[str, LoadedTable]) -> list[Problem]:
+    problems = []
+    for name, lt in loaded.items():
+        for column, ref_table, ref_column in lt.table.foreign_keys:
+            if not loaded[ref_table].complete:
+                continue  # its file could not be read: that problem is reported instead
+            rejected = loaded[ref_table].rejected
+            rows = conn.execute(
+                f'SELECT t.rowid, t.[{column}] FROM "{name}" t '
+                f'LEFT JOIN "{ref_table}" r ON r.[{ref_column}] = t.[{column}] '
+                f'WHERE t.[{column}] IS NOT NULL AND r.[{ref_column}] IS NULL')
+            for rowid, value in rows:
+                if value in rejected:
+                    continue  # the row it names was reported already
+                problems.append(Problem(lt.path, lt.line_of(rowid), column,
+                                        f"no {ref_table} row has {ref_column} {shown(value)}"))
+    return problems
+
+
+def check_breakdowns(conn: sqlite3.Connection, figures: LoadedTable) -> list[Problem]:
+    same = " AND ".join(f"t.[{c}] IS b.[{c}]" for c in SAME_CLAIM if c != "incident_id")
+    problems = []
+    for part, totals in BREAKDOWNS.items():
+        for total in totals:
+            for incident_match in ("t.incident_id = b.incident_id", "t.incident_id IS NULL AND b.incident_id IS NULL"):
+                rows = conn.execute(
+                    f"SELECT b.rowid, b.value_min, t.value_max, t.figure_id FROM figures b JOIN figures t "
+                    f"ON {incident_match} AND {same} "
+                    f"WHERE b.metric = ? AND t.metric = ? AND b.value_min > t.value_max",
+                    (part, total))
+                for rowid, value, limit, total_id in rows:
+                    problems.append(Problem(
+                        figures.path, figures.line_of(rowid), "value_min",
+                        f"{part} exceeds {total} {limit} (figure {total_id!r}) from the same claimant and source "
+                        f"for the same incident or scope ({value})"))
+    return problems
+
+
+def check_country_bounds(conn: sqlite3.Connection, places: LoadedTable) -> list[Problem]:
+    rows = conn.execute(
+        "SELECT p.rowid, p.latitude, p.longitude, c.name FROM places p JOIN countries c ON c.country_code = p.country "
+        "WHERE p.latitude IS NOT NULL AND (p.latitude NOT BETWEEN c.lat_min AND c.lat_max "
+        "OR p.longitude NOT BETWEEN c.lon_min AND c.lon_max)")
+    return [Problem(places.path, places.line_of(rowid), "latitude",
+                    f"point lies outside {country}'s bounding box ({lat}, {lon})")
+            for rowid, lat, lon, country in rows]
+
+
+def check_all(conn: sqlite3.Connection, loaded: dict[str, LoadedTable]) -> list[Problem]:
+    return (check_references(conn, loaded)
+            + check_breakdowns(conn, loaded["figures"])
+            + check_country_bounds(conn, loaded["places"]))

@@ -1,0 +1,88 @@
+"""Columns of `incidents` the build derives, so that no number is typed twice.
+
+Range rule (also in docs/data-dictionary.md):
+  *_min = the lowest value_min among the incident's claims for that metric
+          (claims with no lower bound, 'up to N', are left out);
+  *_max = the highest value_max among bounded claims, unless an open-ended
+          claim ('at least N', 'more than N') reaches or passes it, in which
+          case the upper bound is unknown and *_max is NULL. An open-ended
+          claim never becomes a made-up number.
+"""
+from __future__ import annotations
+
+import sqlite3
+
+from .schema import INCIDENTS, OPEN_ENDED
+
+RANGED_METRICS = ("civilians_killed", "civilians_injured", "children_killed", "women_killed")
+CASUALTY_METRICS = RANGED_METRICS + ("children_injured", "women_injured", "people_injured", "deaths_total",
+                                     "combatants_killed")
+PLACE_COLUMNS = [c for c in INCIDENTS.columns if c.derived and c.derived.startswith("places.")]
+
+
+def derive_place_columns(conn: sqlite3.Connection) -> None:
+    assignments = ", ".join(f"[{c.name}] = p.[{c.derived.split('.')[1]}]" for c in PLACE_COLUMNS)
+    conn.execute(f"UPDATE incidents SET {assignments} FROM places p WHERE p.place_id = incidents.place_id")
+
+
+def derive_ranges(conn: sqlite3.Connection) -> None:
+    open_ended = ", ".join(f"'{q}'" for q in OPEN_ENDED)
+    conn.execute(f"""
+        CREATE TEMP TABLE claim_ranges AS
+        SELECT incident_id, metric,
+               min(value_min) AS lo,
+               max(CASE WHEN qualifier NOT IN ({open_ended}) THEN value_max END) AS hi,
+               max(CASE WHEN qualifier IN ({open_ended}) THEN value_min END) AS open_lo
+        FROM figures
+        WHERE incident_id IS NOT NULL AND metric IN ({", ".join(f"'{m}'" for m in RANGED_METRICS)})
+        GROUP BY incident_id, metric""")
+    for metric in RANGED_METRICS:
+        conn.execute(f"""
+            UPDATE incidents SET
+              [{metric}_min] = r.lo,
+              [{metric}_max] = CASE WHEN r.open_lo IS NOT NULL AND (r.hi IS NULL OR r.open_lo >= r.hi)
+                                    THEN NULL ELSE r.hi END
+            FROM claim_ranges r
+            WHERE r.incident_id = incidents.incident_id AND r.metric = '{metric}'""")
+    conn.execute("DROP TABLE claim_ranges")
+
+
+def derive_counts(conn: sqlite3.Connection) -> None:
+    casualty = ", ".join(f"'{m}'" for m in CASUALTY_METRICS)
+    conn.execute(f"""
+        WITH cited AS (
+            SELECT incident_id, source_id FROM figures WHERE incident_id IS NOT NULL
+            UNION SELECT incident_id, source_id FROM statements WHERE incident_id IS NOT NULL),
+        per_source AS (SELECT incident_id, count(*) AS n FROM cited GROUP BY incident_id),
+        claimants AS (
+            SELECT incident_id, count(DISTINCT claimant) AS n FROM figures
+            WHERE incident_id IS NOT NULL AND metric IN ({casualty}) GROUP BY incident_id)
+        UPDATE incidents SET
+            sources_count = coalesce((SELECT n FROM per_source s WHERE s.incident_id = incidents.incident_id), 0),
+            claimants_count = coalesce((SELECT n FROM claimants c WHERE c.incident_id = incidents.incident_id), 0)""")
+    conn.execute("UPDATE incidents SET provisional = (claimants_count < 2)")
+
+
+def derive_popup(conn: sqlite3.Connection, database: str) -> None:
+    # The map plugin escapes every popup field, so titles are safe as text.
+    conn.execute(f"""
+        UPDATE incidents SET popup = json_object(
+            'title', title,
+            'description',
+                CASE WHEN date_start = date_end THEN date_start ELSE date_start || ' to ' || date_end END
+                || ' · civilians killed: ' ||
+                CASE
+                  WHEN civilians_killed_min IS NULL AND civilians_killed_max IS NULL THEN 'no figure'
+                  WHEN civilians_killed_max IS NULL THEN civilians_killed_min || ' or more'
+                  WHEN civilians_killed_min IS NULL THEN 'up to ' || civilians_killed_max
+                  WHEN civilians_killed_min = civilians_killed_max THEN civilians_killed_min
+                  ELSE civilians_killed_min || '–' || civilians_killed_max
+                END,
+            'link', '/{database}/incidents/' || incident_id)""")
+
+
+def derive_all(conn: sqlite3.Connection, database: str) -> None:
+    derive_place_columns(conn)
+    derive_ranges(conn)
+    derive_counts(conn)
+    derive_popup(conn, database)

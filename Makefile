@@ -1,0 +1,38 @@
+# civcas: `make serve` builds and serves the site; `make test` runs every test.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8001
+
+.PHONY: install build check metadata serve test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+civcas.db: $(VENV)/.installed build.py civcas/*.py raw/*.csv
+	$(PY) build.py --raw raw --db civcas.db
+
+build: civcas.db
+
+check: install
+	$(PY) build.py --check
+
+metadata: install
+	$(PY) -m civcas.metadata
+
+serve: civcas.db
+	PORT=$(PORT) scripts/serve.sh civcas.db
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) -m bench.run
+
+clean:
+	rm -f civcas.db inspect-data.json

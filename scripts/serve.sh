@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Serve civcas.db exactly as a public deployment would. Every production setting is here.
+#   scripts/serve.sh [DB]   (HOST and PORT from the environment; defaults 127.0.0.1:8001)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DB="${1:-civcas.db}"
+INSPECT="$(dirname "$DB")/inspect-data.json"
+DATASETTE="${DATASETTE:-.venv/bin/datasette}"
+# Immutable databases need a precomputed inspect file, or row counts are recounted on every request.
+"$DATASETTE" inspect "$DB" --inspect-file "$INSPECT"
+exec "$DATASETTE" serve -i "$DB" \
+  --inspect-file "$INSPECT" \
+  --metadata metadata.yml \
+  --static docs:docs \
+  --host "${HOST:-127.0.0.1}" --port "${PORT:-8001}" \
+  --setting sql_time_limit_ms 2000 \
+  --setting max_returned_rows 2000 \
+  --setting default_page_size 50 \
+  --setting suggest_facets off \
+  --setting facet_time_limit_ms 300 \
+  --setting facet_suggest_time_limit_ms 50 \
+  --setting num_sql_threads 3 \
+  --setting allow_download on \
+  --setting allow_csv_stream on \
+  --setting max_csv_mb 100 \
+  --setting default_cache_ttl 300 \
+  --setting truncate_cells_html 2048 \
+  --setting trace_debug off \
+  --setting template_debug off

@@ -54,6 +54,18 @@ def check_breakdowns(conn: sqlite3.Connection, figures: LoadedTable) -> list[Pro
     return problems
 
 
+def check_supersessions(conn: sqlite3.Connection, figures: LoadedTable) -> list[Problem]:
+    rows = conn.execute(
+        "SELECT f.rowid, f.superseded_by, l.claimant, l.metric, l.incident_id FROM figures f "
+        "JOIN figures l ON l.figure_id = f.superseded_by "
+        "WHERE l.claimant != f.claimant OR l.metric != f.metric OR l.incident_id IS NOT f.incident_id "
+        "OR l.figure_id = f.figure_id")
+    return [Problem(figures.path, figures.line_of(rowid), "superseded_by",
+                    f"must name another figure with the same claimant, metric and incident "
+                    f"(that one is {claimant}, {metric}, {incident}) ({later!r})")
+            for rowid, later, claimant, metric, incident in rows]
+
+
 def check_country_bounds(conn: sqlite3.Connection, places: LoadedTable) -> list[Problem]:
     rows = conn.execute(
         "SELECT p.rowid, p.latitude, p.longitude, c.name FROM places p JOIN countries c ON c.country_code = p.country "
@@ -67,4 +79,5 @@ def check_country_bounds(conn: sqlite3.Connection, places: LoadedTable) -> list[
 def check_all(conn: sqlite3.Connection, loaded: dict[str, LoadedTable]) -> list[Problem]:
     return (check_references(conn, loaded)
             + check_breakdowns(conn, loaded["figures"])
+            + check_supersessions(conn, loaded["figures"])
             + check_country_bounds(conn, loaded["places"]))

@@ -1,7 +1,8 @@
 """Columns of `incidents` the build derives, so that no number is typed twice.
 
-Range rule (also in docs/data-dictionary.md):
-  *_min = the lowest value_min among the incident's claims for that metric
+Range rule (also in docs/data-dictionary.md), over the incident's current
+claims (figures not superseded by a later figure of the same claimant):
+  *_min = the lowest value_min among those claims for that metric
           (claims with no lower bound, 'up to N', are left out);
   *_max = the highest value_max among bounded claims, unless an open-ended
           claim ('at least N', 'more than N') reaches or passes it, in which
@@ -34,7 +35,8 @@ def derive_ranges(conn: sqlite3.Connection) -> None:
                max(CASE WHEN qualifier NOT IN ({open_ended}) THEN value_max END) AS hi,
                max(CASE WHEN qualifier IN ({open_ended}) THEN value_min END) AS open_lo
         FROM figures
-        WHERE incident_id IS NOT NULL AND metric IN ({", ".join(f"'{m}'" for m in RANGED_METRICS)})
+        WHERE incident_id IS NOT NULL AND superseded_by IS NULL
+          AND metric IN ({", ".join(f"'{m}'" for m in RANGED_METRICS)})
         GROUP BY incident_id, metric""")
     for metric in RANGED_METRICS:
         conn.execute(f"""
@@ -63,6 +65,16 @@ def derive_counts(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE incidents SET provisional = (claimants_count < 2)")
 
 
+def derive_figure_provisional(conn: sqlite3.Connection) -> None:
+    conn.execute("""
+        UPDATE figures SET provisional = NOT EXISTS (
+            SELECT 1 FROM figures g
+            WHERE g.metric = figures.metric AND g.source_id != figures.source_id
+              AND g.incident_id IS figures.incident_id AND g.scope_area IS figures.scope_area
+              AND g.scope_perpetrator IS figures.scope_perpetrator
+              AND g.value_min IS figures.value_min AND g.value_max IS figures.value_max)""")
+
+
 def derive_popup(conn: sqlite3.Connection, database: str) -> None:
     # The map plugin escapes every popup field, so titles are safe as text.
     conn.execute(f"""
@@ -85,4 +97,5 @@ def derive_all(conn: sqlite3.Connection, database: str) -> None:
     derive_place_columns(conn)
     derive_ranges(conn)
     derive_counts(conn)
+    derive_figure_provisional(conn)
     derive_popup(conn, database)

@@ -108,6 +108,8 @@ def render_dictionary() -> str:
         "Incident casualty columns (`civilians_killed_min` … `women_killed_max`) are never typed in: the build",
         "derives them from the incident's rows in `figures`, metric by metric:",
         "",
+        "- Only current claims count: a figure with `superseded_by` set (a toll its own claimant later revised) stays on",
+        "  record but is left out of the range.",
         "- `*_min` is the lowest `value_min` among the claims ('up to N' claims, which have no lower bound, are left out).",
         "- `*_max` is the highest `value_max` among bounded claims — unless an open-ended claim "
         f"({', '.join(repr(q) for q in OPEN_ENDED)}) reaches or passes it: then the upper bound is unknown and `*_max` is NULL.",

@@ -337,10 +337,15 @@ INCIDENTS = Table(
         _c("longitude", "real", "Longitude, WGS84.", derived="places.longitude", null_means="not geolocated"),
         _c("geo_precision", "integer", "Precision of the coordinates (see `places.geo_precision`).", derived="places.geo_precision",
            values=GEO_PRECISION, null_means="not geolocated"),
+        _c("first_reported_by", "id", "Who first reported the incident publicly, as far as civcas found.", references="actors.actor_id",
+           null_means="not established"),
+        _c("first_report_source_id", "id", "The source that says who reported it first.", references="sources.source_id",
+           null_means="not established"),
         _c("belligerent", "id", "The actor credited with, or suspected of, the strike.", required=True, references="actors.actor_id"),
         _c("belligerent_status", "text", "Whether the belligerent has confirmed striking there.", required=True, values=BELLIGERENT_STATUS),
         _c("belligerent_assessment", "text", "The belligerent's own assessment of the civilian-harm allegation.", required=True, values=ASSESSMENTS),
         _c("grading", "text", "civcas grading of the civilian-harm evidence (see docs/methodology.md).", required=True, values=GRADINGS),
+        _c("grading_reason", "text", "Why the incident has its grading, citing the sources.", null_means="not yet assessed"),
         _c("summary", "text", "What happened, in our own words, with who says what.", required=True),
         _c("notes", "text", "Curator's notes: doubts, open questions.", null_means="none"),
         _c("civilians_killed_min", "integer", "Lowest civilian death toll claimed by any source.", derived="figures",
@@ -390,7 +395,12 @@ FIGURES = Table(
         _c("period_end", "date", "For aggregates: last day of the period counted.", null_means="not stated, or an incident figure"),
         _c("as_of", "date", "Date the claimant gave the figure (for running totals).", null_means="not known"),
         _c("quote", "text", "The short words of the source the number rests on.", required=True),
+        _c("superseded_by", "id", "A later figure by the same claimant that replaces this one (e.g. a revised toll). Superseded figures stay "
+           "on record but are left out of the incident's derived range.", references="figures.figure_id",
+           null_means="the claimant's current figure"),
         _c("notes", "text", "Curator's notes (e.g. a later revision, a doubt).", null_means="none"),
+        _c("provisional", "flag", "1 when no other source gives the same number for the same incident (or scope) and metric: "
+           "the figure rests on a single source.", derived="figures"),
     ),
 )
 

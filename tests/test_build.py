@@ -1,0 +1,209 @@
+"""The build from raw/: structure of the database, derived columns, and schema/docs in sync."""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+import yaml
+
+from civcas import metadata as site_metadata
+from civcas.schema import ALL_TABLES, BY_NAME, TABLES
+from civcas.views import VIEWS
+from conftest import ROOT, run_build
+
+
+@pytest.fixture(scope="module")
+def db(built_db):
+    conn = sqlite3.connect(f"file:{built_db}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    yield conn
+    conn.close()
+
+
+def one(db, sql, *params):
+    return db.execute(sql, params).fetchone()
+
+
+# --- structure -----------------------------------------------------------------------
+
+def test_every_declared_column_exists_with_its_type(db):
+    for table in ALL_TABLES:
+        actual = {r["name"]: r for r in db.execute(f"PRAGMA table_info([{table.name}])")}
+        assert list(actual) == [c.name for c in table.columns], table.name
+        for c in table.columns:
+            assert actual[c.name]["type"] == c.sql_type, f"{table.name}.{c.name}"
+            assert bool(actual[c.name]["notnull"]) == c.required, f"{table.name}.{c.name}"
+        pk = [name for name, r in actual.items() if r["pk"]]
+        assert pk == [table.pk], table.name
+
+
+def test_foreign_keys_declared_and_clean(db):
+    for table in TABLES:
+        declared = {(r["from"], r["table"], r["to"]) for r in db.execute(f"PRAGMA foreign_key_list([{table.name}])")}
+        assert declared == set(table.foreign_keys), table.name
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_indexes_on_filter_columns(db):
+    for table in TABLES:
+        indexed = set()
+        for index in db.execute(f"PRAGMA index_list([{table.name}])"):
+            cols = tuple(r["name"] for r in db.execute(f"PRAGMA index_info([{index['name']}])"))
+            indexed.add(cols)
+        for columns in table.indexes:
+            assert tuple(columns) in indexed, (table.name, columns)
+        for column, _, _ in table.foreign_keys:
+            assert any(cols[0] == column for cols in indexed), (table.name, column)
+
+
+def test_full_text_search_finds_the_heisha_strike(db):
+    hits = db.execute("SELECT i.incident_id FROM incidents_fts JOIN incidents i ON i.rowid = incidents_fts.rowid "
+                      "WHERE incidents_fts MATCH 'Heisha'").fetchall()
+    assert [h[0] for h in hits] == ["sy-2016-11-08-al-heisha"]
+    arabic = db.execute("SELECT count(*) FROM incidents_fts WHERE incidents_fts MATCH ?", ("الهيشة",)).fetchone()[0]
+    assert arabic == 1
+    assert one(db, "SELECT count(*) FROM figures_fts WHERE figures_fts MATCH 'women'")[0] > 0
+    assert one(db, "SELECT count(*) FROM sources_fts WHERE sources_fts MATCH 'Raqqa'")[0] > 0
+    for table in TABLES:
+        if table.fts:
+            fts_rows = one(db, f"SELECT count(*) FROM [{table.name}_fts]")[0]
+            assert fts_rows == one(db, f"SELECT count(*) FROM [{table.name}]")[0], table.name
+
+
+def test_views_have_their_declared_columns(db):
+    for view in VIEWS:
+        columns = [r["name"] for r in db.execute(f"PRAGMA table_info([{view.name}])")]
+        assert columns == list(view.columns), view.name
+        assert one(db, f"SELECT count(*) FROM [{view.name}]")[0] > 0, view.name
+
+
+def test_build_info_records_the_build(db):
+    info = one(db, "SELECT * FROM build_info")
+    assert info["schema_version"]
+    assert len(info["raw_sha256"]) == 64
+    counts = json.loads(info["row_counts"])
+    for table in TABLES:
+        assert counts[table.name] == one(db, f"SELECT count(*) FROM [{table.name}]")[0]
+
+
+def test_dictionary_tables_match_the_schema(db):
+    rows = db.execute("SELECT table_name, column_name, description FROM data_dictionary ORDER BY table_name, position").fetchall()
+    expected = sorted(((t.name, c.name, c.description) for t in ALL_TABLES for c in t.columns), key=lambda r: r[:1])
+    assert sorted(map(tuple, rows)) == sorted(expected)
+    codes = {(r["table_name"], r["column_name"], r["code"]) for r in db.execute("SELECT * FROM codes")}
+    assert ("incidents", "grading", "contested") in codes
+    assert ("incidents", "date_precision", "2") in codes
+
+
+# --- derived values --------------------------------------------------------------------
+
+def test_incident_place_columns_come_from_places(db):
+    rows = db.execute("SELECT i.place, i.place_local, i.country, i.admin1, i.latitude, i.longitude, i.geo_precision, "
+                      "p.name, p.name_local, p.country, p.admin1, p.latitude, p.longitude, p.geo_precision "
+                      "FROM incidents i JOIN places p ON p.place_id = i.place_id").fetchall()
+    assert rows
+    for r in rows:
+        assert tuple(r)[:7] == tuple(r)[7:]
+
+
+def test_derived_ranges_follow_the_published_rule(db):
+    """Recompute every incident's ranges from its current claims, independently of the build's SQL."""
+    for incident in db.execute("SELECT * FROM incidents"):
+        for metric in ("civilians_killed", "civilians_injured", "children_killed", "women_killed"):
+            claims = db.execute("SELECT value_min, value_max, qualifier FROM figures "
+                                "WHERE incident_id = ? AND metric = ? AND superseded_by IS NULL",
+                                (incident["incident_id"], metric)).fetchall()
+            lows = [c["value_min"] for c in claims if c["value_min"] is not None]
+            bounded = [c["value_max"] for c in claims if c["qualifier"] not in ("at least", "more than") and c["value_max"] is not None]
+            open_lows = [c["value_min"] for c in claims if c["qualifier"] in ("at least", "more than")]
+            expected_max = max(bounded) if bounded else None
+            if open_lows and (expected_max is None or max(open_lows) >= expected_max):
+                expected_max = None
+            assert incident[f"{metric}_min"] == (min(lows) if lows else None), (incident["incident_id"], metric)
+            assert incident[f"{metric}_max"] == expected_max, (incident["incident_id"], metric)
+
+
+def test_heisha_ranges(db):
+    i = one(db, "SELECT * FROM incidents WHERE incident_id = 'sy-2016-11-08-al-heisha'")
+    # SOHR's first toll (16) was superseded by its own 20; RBSS and residents said 23.
+    assert (i["civilians_killed_min"], i["civilians_killed_max"]) == (20, 23)
+    assert (i["women_killed_min"], i["women_killed_max"]) == (6, 9)
+    assert (i["children_killed_min"], i["children_killed_max"]) == (1, 2)
+    # About 30 (BBC, AP, SOHR) to 'at least 32' (AFP Arabic): the upper bound is open.
+    assert (i["civilians_injured_min"], i["civilians_injured_max"]) == (30, None)
+    assert i["provisional"] == 0 and i["claimants_count"] >= 2
+
+
+def test_open_ended_claim_never_becomes_a_number(tmp_path, raw_copy):
+    """An incident whose only claim is 'more than N' gets a NULL maximum, not N."""
+    figures = raw_copy / "figures.csv"
+    text = figures.read_text(encoding="utf-8")
+    with open(figures, "a", encoding="utf-8") as f:
+        f.write("test-open-ended,iq-2016-10-22-fadhiliya,guardian-2016-11-01-fadhiliya,yousuf-family,civilians_injured,"
+                "5,,more than,,,,,,more than five were hurt,,\n")
+    assert text.endswith("\n")
+    out = tmp_path / "civcas.db"
+    result = run_build("--raw", str(raw_copy), "--db", str(out))
+    assert result.returncode == 0, result.stderr
+    conn = sqlite3.connect(out)
+    row = conn.execute("SELECT civilians_injured_min, civilians_injured_max FROM incidents "
+                       "WHERE incident_id = 'iq-2016-10-22-fadhiliya'").fetchone()
+    assert row == (5, None)
+
+
+def test_unknown_is_null_not_zero(db):
+    fadhiliya = one(db, "SELECT * FROM incidents WHERE incident_id = 'iq-2016-10-22-fadhiliya'")
+    assert fadhiliya["civilians_injured_min"] is None and fadhiliya["civilians_injured_max"] is None
+    assert fadhiliya["women_killed_max"] is None  # 'a pregnant woman': at least one
+
+
+def test_figure_provisional_flag(db):
+    single = one(db, "SELECT provisional FROM figures WHERE figure_id = 'syriadirect-heisha-lcc'")[0]
+    shared = one(db, "SELECT provisional FROM figures WHERE figure_id = 'afp-heisha-sohr-killed'")[0]
+    assert (single, shared) == (1, 0)
+
+
+def test_popup_is_escaped_json_with_a_link(db):
+    for r in db.execute("SELECT incident_id, title, popup FROM incidents"):
+        popup = json.loads(r["popup"])
+        assert popup["title"] == r["title"]
+        assert popup["link"] == f"/civcas/incidents/{r['incident_id']}"
+
+
+# --- one declaration, everywhere ---------------------------------------------------------
+
+def test_generated_files_are_in_sync_with_the_schema():
+    """metadata.yml and docs/data-dictionary.md are exactly what civcas.metadata generates."""
+    assert (ROOT / "metadata.yml").read_text(encoding="utf-8") == site_metadata.render_metadata(), "run `make metadata`"
+    assert (ROOT / "docs" / "data-dictionary.md").read_text(encoding="utf-8") == site_metadata.render_dictionary(), "run `make metadata`"
+
+
+def test_metadata_describes_every_table_and_column(built_db):
+    meta = yaml.safe_load((ROOT / "metadata.yml").read_text(encoding="utf-8"))
+    tables = meta["databases"]["civcas"]["tables"]
+    conn = sqlite3.connect(built_db)
+    names = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE '%_fts%' "
+        "AND name NOT LIKE 'sqlite_%'")]
+    for name in names:
+        assert tables.get(name, {}).get("description"), name
+        columns = [r[1] for r in conn.execute(f"PRAGMA table_info([{name}])")]
+        assert set(tables[name]["columns"]) == set(columns), name
+        assert all(tables[name]["columns"].values()), name
+
+
+def test_dictionary_lists_every_allowed_value():
+    text = (ROOT / "docs" / "data-dictionary.md").read_text(encoding="utf-8")
+    for table in ALL_TABLES:
+        assert f"## `{table.name}`" in text
+        for c in table.columns:
+            assert f"| `{c.name}` |" in text
+            for value in c.values or {}:
+                assert f"`{value}`" in text, (table.name, c.name, value)
+
+
+def test_raw_files_have_exactly_the_declared_columns():
+    for table in TABLES:
+        header = (ROOT / "raw" / f"{table.name}.csv").read_text(encoding="utf-8-sig").splitlines()[0]
+        assert header.split(",") == [c.name for c in BY_NAME[table.name].raw_columns], table.name

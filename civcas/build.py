@@ -128,8 +128,9 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
     conn = None
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
-        # The temporary file is thrown away on any failure, so durability buys nothing here.
-        conn.execute("PRAGMA journal_mode = OFF")
+        # The temporary file is thrown away on any failure, so durability buys nothing here; the journal
+        # stays (in memory) because a batch with a duplicate id is rolled back to a savepoint.
+        conn.execute("PRAGMA journal_mode = MEMORY")
         conn.execute("PRAGMA synchronous = OFF")
         conn.execute("PRAGMA cache_size = -65536")
         db = sqlite_utils.Database(conn)

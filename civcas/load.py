@@ -64,7 +64,7 @@ def load_table(conn: sqlite3.Connection, table: Table, raw_dir: Path, shown_dir:
                 problems.append(Problem(loaded.path, line, name, f"{e} ({shown(text)})"))
                 row[name] = None
                 bad = True
-        if row_rule is not None:
+        if row_rule is not None and not bad:  # rules across cells need every cell parsed
             def fail(column, message, value, _line=line):
                 nonlocal bad
                 bad = True

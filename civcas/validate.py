@@ -41,8 +41,8 @@ def shown(value) -> str:
 
 
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-INTEGER = re.compile(r"[+-]?\d+")
-ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+INTEGER = re.compile(r"[+-]?[0-9]+")
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 LANGUAGE = re.compile(r"[a-z]{2}")
 COUNTRY = re.compile(r"[A-Z]{2}")
 
@@ -203,11 +203,9 @@ def check_header(table: Table, header: list[str], shown_path: str, problems: lis
 
 
 def read_header(path: Path) -> list[str]:
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            return next(csv.reader(f), [])
-    except UnicodeDecodeError:
-        return []
+    # Undecodable bytes are replaced here so the header can still be checked; read_records reports them.
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+        return next(csv.reader(f), [])
 
 
 # --- Rules within one row ---------------------------------------------------------

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Serve civcas.db exactly as a public deployment would. Every production setting is here.
+# Serve civcas.db exactly as a public deployment would. Every production setting is here:
+# keep these settings in sync with the publish commands (--extra-options) in README.md, "Publishing".
 #   scripts/serve.sh [DB]   (HOST and PORT from the environment; defaults 127.0.0.1:8001)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ DATASETTE="${DATASETTE:-.venv/bin/datasette}"
 exec "$DATASETTE" serve -i "$DB" \
   --inspect-file "$INSPECT" \
   --metadata metadata.yml \
+  --plugins-dir plugins \
   --static docs:docs \
   --host "${HOST:-127.0.0.1}" --port "${PORT:-8001}" \
   --setting sql_time_limit_ms 2000 \

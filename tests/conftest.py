@@ -13,6 +13,7 @@ import pytest_asyncio
 ROOT = Path(__file__).resolve().parent.parent
 RAW = ROOT / "raw"
 SERVE = ROOT / "scripts" / "serve.sh"
+PLUGINS = ROOT / "plugins"
 
 
 def run_build(*args: str) -> subprocess.CompletedProcess:
@@ -56,6 +57,7 @@ async def ds(built_db):
         metadata=parse_metadata((ROOT / "metadata.yml").read_text(encoding="utf-8")),
         settings=production_settings(),
         static_mounts=[("docs", str(ROOT / "docs"))],
+        plugins_dir=str(PLUGINS),
     )
     await datasette.invoke_startup()
     return datasette

@@ -1,0 +1,264 @@
+"""The maps in a real browser: scripts/serve.sh in a separate process, driven by headless Chromium.
+
+Marked `browser`. Skipped when Chromium or Playwright is missing, except when CI=true,
+where a missing browser is a failure. Tiles never load (no network, and external requests
+are blocked): the tests assert on markers, popups and the map view, never on tiles.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from datasette.utils import parse_metadata
+
+from conftest import ROOT, SERVE
+
+pytestmark = pytest.mark.browser
+
+DB = "civcas"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOT = ROOT / "docs" / "map.png"
+METADATA = parse_metadata((ROOT / "metadata.yml").read_text(encoding="utf-8"))
+MAP_CONFIG = METADATA["plugins"]["civcas-map"]
+QUERIES = METADATA["databases"][DB]["queries"]
+
+# Number of markers on the map: loose markers plus the counts written on the cluster icons.
+MARKER_TOTAL_JS = """() => {
+  const loose = document.querySelectorAll('.leaflet-marker-icon:not(.marker-cluster)').length;
+  let clustered = 0;
+  document.querySelectorAll('.leaflet-marker-icon.marker-cluster').forEach(
+    (el) => { clustered += parseInt(el.textContent.trim(), 10) || 0; });
+  return loose + clustered;
+}"""
+
+
+def unavailable(reason: str):
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: browser tests must run in CI)", pytrace=False)
+    pytest.skip(reason)
+
+
+def chromium_path() -> str | None:
+    if Path("/usr/bin/chromium").exists():
+        return "/usr/bin/chromium"
+    return shutil.which("chromium")
+
+
+# --- direct SQL -----------------------------------------------------------------------------
+
+
+def sql_rows(built_db, sql: str, params=()) -> list[dict]:
+    conn = sqlite3.connect(f"file:{built_db}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, params)]
+    finally:
+        conn.close()
+
+
+GEOLOCATED = "latitude between -90 and 90 and longitude between -180 and 180"
+
+
+def heisha(built_db) -> dict:
+    rows = sql_rows(built_db, "select * from incidents where title like '%Heisha%' order by incident_id")
+    assert rows and rows[0]["latitude"] is not None
+    return rows[0]
+
+
+# --- fixtures -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(built_db, tmp_path_factory):
+    """scripts/serve.sh on the built database, exactly as in production; yields the base URL."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("server") / "serve.log"
+    log = open(log_path, "w")
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
+    proc = subprocess.Popen(["bash", str(SERVE), str(built_db)], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"serve.sh exited with {proc.returncode}:\n{log_path.read_text()}", pytrace=False)
+            try:
+                with urllib.request.urlopen(base + "/-/versions.json", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"serve.sh did not respond within 30 s:\n{log_path.read_text()}", pytrace=False)
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Module scope, not session: Playwright's sync API keeps an event loop running in this thread,
+    # which would break the pytest-asyncio tests collected after this file.
+    executable = chromium_path()
+    if not executable:
+        unavailable("Chromium is not installed (/usr/bin/chromium, or chromium on PATH)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the playwright Python package is not installed")
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=LAUNCH_ARGS)
+    except Exception as error:  # a broken Chromium is a failure, not a skip
+        playwright.stop()
+        pytest.fail(f"could not launch {executable}: {error}", pytrace=False)
+    yield browser
+    browser.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh page that records JavaScript errors and never leaves the local server."""
+    context = browser.new_context(viewport={"width": 1200, "height": 1000})
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server)
+                  else route.abort())
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.js_errors = []
+    page.on("pageerror", lambda error: page.js_errors.append(str(error)))
+    yield page
+    context.close()
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def open_map(page, url: str, expected: int) -> None:
+    page.goto(url)
+    page.wait_for_selector(".leaflet-container")
+    if expected:
+        page.wait_for_function(f"({MARKER_TOTAL_JS})() >= {expected}")
+    else:
+        page.wait_for_selector(".leaflet-container[data-civcas-map-view]")
+    page.wait_for_timeout(300)  # let chunked clustering settle before counting
+
+
+def marker_total(page) -> int:
+    return page.evaluate(MARKER_TOTAL_JS)
+
+
+def open_a_popup(page) -> str:
+    """Click markers (zooming into clusters as needed) until a popup opens; return its text."""
+    for _ in range(12):
+        loose = page.locator(".leaflet-marker-icon:not(.marker-cluster)")
+        if loose.count():
+            loose.first.click()
+            page.wait_for_selector(".leaflet-popup-content")
+            return page.locator(".leaflet-popup-content").inner_text()
+        page.locator(".leaflet-marker-icon.marker-cluster").first.click()
+        page.wait_for_timeout(500)
+    raise AssertionError("no marker could be clicked")
+
+
+def map_view(page) -> tuple[str, float, float, int]:
+    container = page.locator(".leaflet-container")
+    lat, lng = map(float, container.get_attribute("data-civcas-map-center").split(","))
+    return container.get_attribute("data-civcas-map-view"), lat, lng, int(container.get_attribute("data-civcas-map-zoom"))
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+
+def test_incidents_map_shows_every_geolocated_incident(page, server, built_db):
+    expected = sql_rows(built_db, f"select count(*) as n from incidents where {GEOLOCATED}")[0]["n"]
+    expected = min(expected, 2000)  # one page of max_returned_rows; more needs "load all"
+    assert expected, "no geolocated incidents to map"
+    open_map(page, f"{server}/{DB}/incidents", expected)
+    assert marker_total(page) == expected
+    view, *_ = map_view(page)
+    assert view == "fit"
+    attribution = page.locator(".leaflet-control-attribution").inner_text()
+    assert "OpenStreetMap" in attribution
+    # docs/map.png: the map at the top of the window (grey where the offline tiles would be).
+    page.locator(".leaflet-container").evaluate("el => el.scrollIntoView()")
+    page.screenshot(path=str(SCREENSHOT))
+    titles = {r["title"] for r in sql_rows(built_db, f"select title from incidents where {GEOLOCATED}")}
+    popup = open_a_popup(page)
+    assert any(title in popup for title in titles), popup
+    assert not page.js_errors, page.js_errors
+
+
+def test_popup_shows_the_incident_title(page, server, built_db):
+    h = heisha(built_db)
+    open_map(page, f"{server}/{DB}/incidents?" + urlencode({"incident_id": h["incident_id"]}), 1)
+    assert marker_total(page) == 1
+    assert h["title"] in open_a_popup(page)
+    assert not page.js_errors, page.js_errors
+
+
+def test_canned_query_maps(page, server, built_db):
+    # Every incident in an open date range.
+    expected = sql_rows(built_db, f"select count(*) as n from incidents where {GEOLOCATED}")[0]["n"]
+    open_map(page, f"{server}/{DB}/incidents_in_date_range", min(expected, 2000))
+    assert marker_total(page) == min(expected, 2000)
+    # Incidents within 1 km of al-Heisha: the popup names one of them.
+    h = heisha(built_db)
+    params = {"latitude": str(h["latitude"]), "longitude": str(h["longitude"]), "km": "1"}
+    near = sql_rows(built_db, QUERIES["incidents_near"]["sql"], params)  # the same SQL, run directly
+    titles = {r["title"] for r in near}
+    open_map(page, f"{server}/{DB}/incidents_near?" + urlencode(params), len(near))
+    assert marker_total(page) == len(near)
+    popup = open_a_popup(page)
+    assert any(title in popup for title in titles), popup
+    assert h["title"] in titles
+    assert not page.js_errors, page.js_errors
+
+
+def test_rows_without_coordinates_get_a_default_view(page, server, built_db):
+    """cluster-map #56: rows but no valid points. The map shows the default view and says why."""
+    sql = "select incident_id, title, null as latitude, null as longitude from incidents"
+    open_map(page, f"{server}/{DB}?" + urlencode({"sql": sql}), 0)
+    view, lat, lng, zoom = map_view(page)
+    assert view == "default"
+    (south, west), (north, east) = MAP_CONFIG["default_bounds"]
+    assert south <= lat <= north and west <= lng <= east and 1 <= zoom <= 8
+    assert page.locator(".civcas-map-empty").is_visible()
+    assert marker_total(page) == 0
+    assert not page.js_errors, page.js_errors
+
+
+@pytest.mark.parametrize("path", [
+    f"/{DB}/incidents?incident_id=no-such-incident",
+    f"/{DB}/incidents_in_date_range?from=1900-01-01&to=1900-01-02",
+])
+def test_pages_with_no_rows_have_no_broken_map(page, server, path):
+    page.goto(server + path)
+    page.wait_for_load_state("networkidle")
+    assert page.locator(".zero-results").count() == 1
+    assert page.locator(".leaflet-container").count() == 0
+    assert not page.js_errors, page.js_errors

@@ -1,0 +1,616 @@
+"""The published site, in process: Datasette with the real metadata.yml, plugins and production settings.
+
+Expectations never hard-code the data: each is computed by running SQL directly against the
+built database with sqlite3, so the tests keep passing while curators add rows.
+"""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import math
+import re
+import sqlite3
+import time
+from urllib.parse import urlencode
+
+import pytest
+from datasette.utils import escape_fts, parse_metadata
+from markupsafe import escape
+
+from conftest import PLUGINS, ROOT, production_settings
+
+DB = "civcas"
+METADATA = parse_metadata((ROOT / "metadata.yml").read_text(encoding="utf-8"))
+DATABASE_META = METADATA["databases"][DB]
+TABLE_META = DATABASE_META.get("tables", {})
+QUERIES = DATABASE_META["queries"]
+SEED_SOURCE = "wilkins-2016-11-11-us-led-strike-kills-20"
+RAQQA = (35.95, 39.0167)
+SEARCHABLE = ("incidents", "figures", "sources")
+
+pytestmark = pytest.mark.asyncio
+
+
+# --- direct SQL against the built database ------------------------------------------------
+
+
+def connect(built_db) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{built_db}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    conn.create_function("escape_fts", 1, escape_fts)  # Datasette registers it too
+    return conn
+
+
+def sql_rows(built_db, sql: str, params=None) -> list[dict]:
+    with connect(built_db) as conn:
+        return [dict(r) for r in conn.execute(sql, params or {})]
+
+
+def sql_value(built_db, sql: str, params=None):
+    with connect(built_db) as conn:
+        row = conn.execute(sql, params or {}).fetchone()
+    return None if row is None else row[0]
+
+
+def heisha(built_db) -> dict:
+    rows = sql_rows(built_db, "select * from incidents where title like '%Heisha%' order by incident_id")
+    assert rows, "no incident with 'Heisha' in its title"
+    return rows[0]
+
+
+def query_params(sql: str) -> list[str]:
+    """Named parameters of a canned query, as Datasette detects them (ignoring -- comments)."""
+    code = "\n".join(line.split("--")[0] for line in sql.splitlines())
+    code = re.sub(r"'[^']*'", "''", code)
+    return sorted(set(re.findall(r"(?<!:):(\w+)", code)))
+
+
+def query_sql(name: str) -> str:
+    query = QUERIES[name]
+    return query if isinstance(query, str) else query["sql"]
+
+
+# Sample values for canned-query parameters, by parameter name, computed from the data.
+def _sample(built_db, param: str) -> str:
+    h = heisha(built_db)
+    samples = {
+        "incident": lambda: h["incident_id"],
+        "perpetrator": lambda: "us-led-coalition",
+        "belligerent": lambda: h["belligerent"],
+        "from": lambda: h["date_start"],
+        "to": lambda: h["date_end"],
+        "latitude": lambda: str(h["latitude"]),
+        "longitude": lambda: str(h["longitude"]),
+        "km": lambda: "50",
+        "source": lambda: SEED_SOURCE,
+        "type": lambda: sql_value(built_db, "select source_type from sources where source_id = ?", [SEED_SOURCE]),
+        "q": lambda: "Heisha",
+        "kind": lambda: sql_value(built_db, "select kind from discrepancies order by discrepancy_id limit 1")
+        or "misspelling",
+    }
+    assert param in samples, f"no sample value for canned-query parameter :{param}; add one to _sample()"
+    return samples[param]()
+
+
+async def get_json(ds, path: str, **params):
+    response = await ds.client.get(path + ("?" + urlencode(params) if params else ""))
+    assert response.status_code == 200, (path, params, response.text[:500])
+    return response.json()
+
+
+async def run_canned(ds, name: str, params: dict) -> dict:
+    data = await get_json(ds, f"/{DB}/{name}.json", _shape="objects", **params)
+    assert data["ok"] is True and not data.get("error"), data
+    return data
+
+
+async def table_names(ds, hidden: bool = False) -> list[str]:
+    db = ds.get_database(DB)
+    names = await db.table_names()
+    hidden_names = set(await db.hidden_table_names())
+    return [t for t in names if hidden or t not in hidden_names]
+
+
+# --- home page and links ------------------------------------------------------------------
+
+
+async def test_home_page_shows_title_and_links(ds):
+    response = await ds.client.get("/")
+    assert response.status_code == 200
+    html = response.text
+    assert str(escape(METADATA["title"])) in html
+    assert f'href="/{DB}"' in html
+    for href in re.findall(r'href="(/[^"]*)"', METADATA["description_html"]):
+        assert f'href="{href}"' in html
+
+
+async def test_database_page_lists_tables_views_and_queries(ds):
+    response = await ds.client.get(f"/{DB}")
+    assert response.status_code == 200
+    for name in await table_names(ds):
+        assert f'href="/{DB}/{name}"' in response.text, name
+    for name in QUERIES:
+        assert f'href="/{DB}/{name}"' in response.text, name
+
+
+async def test_home_page_internal_links_resolve(ds):
+    for href in sorted(set(re.findall(r'href="(/[^"#]*)"', METADATA["description_html"]))):
+        if href.startswith("/docs/") and not (ROOT / href.lstrip("/")).exists():
+            continue  # reported by test_docs_links_resolve
+        response = await ds.client.get(href)
+        assert response.status_code == 200, href
+
+
+@pytest.mark.parametrize("href", sorted(set(re.findall(r'href="(/docs/[^"#]*)"', METADATA["description_html"]))))
+async def test_docs_links_resolve(ds, href):
+    if not (ROOT / href.lstrip("/")).exists():
+        pytest.skip(f"{href} is linked from the home page but {href.lstrip('/')} does not exist yet")
+    response = await ds.client.get(href)
+    assert response.status_code == 200
+
+
+# --- every table and view ----------------------------------------------------------------
+
+
+async def test_every_table_and_view_returns_200(ds, built_db):
+    db = ds.get_database(DB)
+    names = await table_names(ds, hidden=True) + await db.view_names()
+    expected = {r["name"] for r in sql_rows(built_db, "select name from sqlite_master where type in ('table', 'view')")}
+    assert set(names) == expected
+    for name in names:
+        html = await ds.client.get(f"/{DB}/{name}")
+        assert html.status_code == 200, name
+        data = await get_json(ds, f"/{DB}/{name}.json", _shape="objects", _size="max")
+        count = sql_value(built_db, f'select count(*) from "{name}"')
+        assert len(data["rows"]) == min(count, ds.setting("max_returned_rows")), name
+
+
+async def walk_pages(ds, path: str, size: int) -> list[dict]:
+    rows, url = [], f"{path}.json?_shape=objects&_size={size}"
+    while url:
+        data = await get_json(ds, url)
+        rows += data["rows"]
+        url = data.get("next_url")
+        url = url and url.split("://", 1)[-1].split("/", 1)[-1]
+        url = url and "/" + url
+    return rows
+
+
+async def test_paging_returns_every_row_exactly_once(ds, built_db):
+    """Following next_url through every table and view returns each row once (no default sort on ties)."""
+    db = ds.get_database(DB)
+    for name in await table_names(ds) + await db.view_names():
+        expected = sql_rows(built_db, f'select * from "{name}"')
+        rows = await walk_pages(ds, f"/{DB}/{name}", size=max(7, len(expected) // 20))
+        key = lambda r: repr(sorted(r.items()))  # noqa: E731
+        assert sorted(map(key, rows)) == sorted(map(key, expected)), name
+
+
+async def test_every_table_view_and_column_is_described(ds):
+    db = ds.get_database(DB)
+    missing = []
+    for name in await table_names(ds) + await db.view_names():
+        meta = TABLE_META.get(name, {})
+        if not meta.get("description") and not meta.get("description_html"):
+            missing.append(f"{name}: no description")
+        described = meta.get("columns", {})
+        columns = await db.table_columns(name)
+        for column in columns:
+            if not described.get(column):
+                missing.append(f"{name}.{column}: no description")
+        for column in described:
+            if column not in columns:
+                missing.append(f"{name}.{column}: described but not in the database")
+    assert not missing, "\n".join(missing)
+
+
+async def test_hidden_tables_are_only_full_text_indexes(ds):
+    db = ds.get_database(DB)
+    hidden = set(await db.hidden_table_names())
+    assert all(re.search(r"_fts(_\w+)?$", name) or name.startswith("sqlite_") for name in hidden), hidden
+
+
+async def test_row_page(ds, built_db):
+    h = heisha(built_db)
+    response = await ds.client.get(f"/{DB}/incidents/{h['incident_id']}")
+    assert response.status_code == 200
+    assert str(escape(h["title"])) in response.text
+
+
+# --- canned queries ----------------------------------------------------------------------
+
+
+async def test_every_canned_query_has_title_and_description():
+    for name, query in QUERIES.items():
+        assert isinstance(query, dict) and query.get("title") and query.get("description"), name
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+async def test_canned_query_without_params(ds, built_db, name):
+    params = {p: "" for p in query_params(query_sql(name))}
+    data = await run_canned(ds, name, {})
+    expected = sql_rows(built_db, query_sql(name), params)
+    assert data["rows"] == expected[: ds.setting("max_returned_rows")]
+    html = await ds.client.get(f"/{DB}/{name}")
+    assert html.status_code == 200 and 'class="message-error"' not in html.text
+
+
+@pytest.mark.parametrize("name", sorted(n for n in QUERIES if query_params(query_sql(n))))
+async def test_canned_query_with_sample_params(ds, built_db, name):
+    names = query_params(query_sql(name))
+    params = {p: _sample(built_db, p) for p in names}
+    data = await run_canned(ds, name, params)
+    expected = sql_rows(built_db, query_sql(name), params)
+    assert data["rows"] == expected[: ds.setting("max_returned_rows")]
+    html = await ds.client.get(f"/{DB}/{name}?" + urlencode(params))
+    assert html.status_code == 200 and 'class="message-error"' not in html.text
+
+
+async def test_datasette_detects_the_same_params(ds):
+    db = ds.get_database(DB)
+    from datasette.utils import derive_named_parameters
+
+    for name in QUERIES:
+        detected = sorted(set(await derive_named_parameters(db, query_sql(name))))
+        assert detected == query_params(query_sql(name)), name
+
+
+async def test_claims_for_heisha_include_sohr_20_civilians_killed(ds, built_db):
+    h = heisha(built_db)
+    sohr = sql_value(built_db, "select name from actors where actor_id = 'sohr'")
+    rows = (await run_canned(ds, "claims_for_incident", {"incident": h["incident_id"]}))["rows"]
+    assert rows and {r["incident_id"] for r in rows} == {h["incident_id"]}
+    assert any(r["claimant"] == sohr and r["metric"] == "civilians_killed" and r["value_min"] == 20 for r in rows), rows
+    everything = (await run_canned(ds, "claims_for_incident", {"incident": ""}))["rows"]
+    count = sql_value(built_db, "select count(*) from figures where incident_id is not null")
+    assert len(everything) == min(count, ds.setting("max_returned_rows"))
+
+
+def great_circle_km(lat1, lon1, lat2, lon2) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    c = math.sin(p1) * math.sin(p2) + math.cos(p1) * math.cos(p2) * math.cos(math.radians(lon2 - lon1))
+    return 6371.0 * math.acos(max(-1.0, min(1.0, c)))
+
+
+@pytest.mark.parametrize("params", [{}, {"latitude": str(RAQQA[0]), "longitude": str(RAQQA[1]), "km": "100"}])
+async def test_incidents_near_raqqa(ds, built_db, params):
+    rows = (await run_canned(ds, "incidents_near", params))["rows"]
+    ids = [r["incident_id"] for r in rows]
+    assert heisha(built_db)["incident_id"] in ids
+    mosul = [r["incident_id"] for r in sql_rows(
+        built_db, "select incident_id from incidents where title like '%Mosul%' or place like '%Mosul%' "
+                  "or incident_id like '%mosul%'")]
+    assert mosul and not set(mosul) & set(ids)
+    iraq = {r["incident_id"] for r in sql_rows(built_db, "select incident_id from incidents where country = 'IQ'")}
+    assert not iraq & set(ids)  # the Iraqi border is some 200 km from Raqqa
+    # Independent check: every geolocated incident within 100 km by Python's great-circle distance.
+    within = {
+        r["incident_id"]
+        for r in sql_rows(built_db, "select incident_id, latitude, longitude from incidents where latitude is not null")
+        if great_circle_km(*RAQQA, r["latitude"], r["longitude"]) <= 99.9
+    }
+    assert within <= set(ids)
+    distances = [r["distance_km"] for r in rows]
+    assert distances == sorted(distances) and all(d <= 100 for d in distances)
+
+
+async def test_incidents_near_works_without_sqlite_math_functions(built_db):
+    """plugins/civcas_sql_functions.py gives the same answer as SQLite's own math functions."""
+    spec = importlib.util.spec_from_file_location("civcas_sql_functions_test", PLUGINS / "civcas_sql_functions.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    params = {"latitude": "", "longitude": "", "km": ""}
+    builtin = sql_rows(built_db, query_sql("incidents_near"), params)
+    with connect(built_db) as conn:
+        assert module.register_math_functions(conn, force=True)
+        python = [dict(r) for r in conn.execute(query_sql("incidents_near"), params)]
+        assert module.register_math_functions(conn) == []  # nothing missing: nothing replaced
+    assert python == builtin
+
+
+async def test_incidents_in_date_range(ds, built_db):
+    h = heisha(built_db)
+    rows = (await run_canned(ds, "incidents_in_date_range", {"from": h["date_start"], "to": h["date_end"]}))["rows"]
+    assert h["incident_id"] in [r["incident_id"] for r in rows]
+    assert all(r["date_end"] >= h["date_start"] and r["date_start"] <= h["date_end"] for r in rows)
+    nothing = (await run_canned(ds, "incidents_in_date_range", {"from": "1900-01-01", "to": "1900-01-02"}))["rows"]
+    assert nothing == []
+
+
+async def test_search_everything_finds_heisha(ds, built_db):
+    h = heisha(built_db)
+    rows = (await run_canned(ds, "search_everything", {"q": "Heisha"}))["rows"]
+    assert {"kind": "incident", "id": h["incident_id"]}.items() <= next(
+        r for r in rows if r["kind"] == "incident" and r["id"] == h["incident_id"]).items()
+
+
+@pytest.mark.parametrize("q", ['"', "   ", "-", "*", "NEAR(", 'al-Heisha "village'])
+async def test_search_everything_survives_odd_input(ds, built_db, q):
+    data = await run_canned(ds, "search_everything", {"q": q})
+    assert data["rows"] == sql_rows(built_db, query_sql("search_everything"), {"q": q})
+
+
+async def test_source_report_defaults_to_the_seed_article(ds, built_db):
+    default = (await run_canned(ds, "source_report", {}))["rows"]
+    seed = (await run_canned(ds, "source_report", {"source": SEED_SOURCE}))["rows"]
+    assert default == seed
+    n = sql_value(built_db, "select (select count(*) from figures where source_id = :s) + "
+                            "(select count(*) from statements where source_id = :s)", {"s": SEED_SOURCE})
+    assert len(seed) == n > 0
+
+
+async def test_aggregate_tolls_keep_all_party_figures(ds, built_db):
+    rows = (await run_canned(ds, "aggregate_tolls_by_claimant", {}))["rows"]
+    count = sql_value(built_db, "select count(*) from figures where incident_id is null")
+    assert len(rows) == min(count, ds.setting("max_returned_rows"))
+    coalition = (await run_canned(ds, "aggregate_tolls_by_claimant", {"perpetrator": "us-led-coalition"}))["rows"]
+    assert len(coalition) == sql_value(
+        built_db, "select count(*) from figures where incident_id is null and scope_perpetrator = 'us-led-coalition'")
+
+
+async def test_headline_numbers_match_counts(ds, built_db):
+    rows = {r["headline"]: r for r in (await run_canned(ds, "headline_numbers", {}))["rows"]}
+    assert rows["incidents recorded"]["value_min"] == sql_value(built_db, "select count(*) from incidents")
+    assert rows["casualty claims recorded"]["value_min"] == sql_value(built_db, "select count(*) from figures")
+    assert rows["sources recorded"]["value_min"] == sql_value(built_db, "select count(*) from sources")
+
+
+# --- facets, labels and search --------------------------------------------------------------
+
+
+async def test_configured_facets(ds, built_db):
+    checked = 0
+    for table, meta in TABLE_META.items():
+        facets = meta.get("facets") or []
+        if not facets:
+            continue
+        data = await get_json(ds, f"/{DB}/{table}.json", _labels="on")
+        size = meta.get("facet_size") or ds.setting("default_facet_size")
+        assert set(data["facet_results"]) == set(facets), table
+        for column in facets:
+            expected = sql_rows(built_db, f'select "{column}" as value, count(*) as count from "{table}" '
+                                          f'where "{column}" is not null group by "{column}" '
+                                          f"order by count desc, value limit {size}")
+            got = data["facet_results"][column]["results"]
+            assert [(r["value"], r["count"]) for r in got] == [(e["value"], e["count"]) for e in expected], (table, column)
+            checked += 1
+    assert checked
+
+
+async def test_facets_are_shown_on_the_incidents_page(ds):
+    html = (await ds.client.get(f"/{DB}/incidents")).text
+    for column in TABLE_META["incidents"]["facets"]:
+        assert f'id="facet-{column}" data-column="{column}"' in html, column
+
+
+async def test_facet_labels_show_names(ds, built_db):
+    data = await get_json(ds, f"/{DB}/incidents.json", _labels="on")
+    names = {r["actor_id"]: r["name"] for r in sql_rows(built_db, "select actor_id, name from actors")}
+    results = data["facet_results"]["belligerent"]["results"]
+    assert results and all(r["label"] == names[r["value"]] for r in results)
+
+
+def foreign_keys(built_db) -> list[tuple[str, str, str, str]]:
+    out = []
+    tables = [r["name"] for r in sql_rows(built_db, "select name from sqlite_master where type = 'table' "
+                                                    "and name not like 'sqlite_%' and name not like '%_fts%'")]
+    with connect(built_db) as conn:
+        for table in tables:
+            for fk in conn.execute(f'pragma foreign_key_list("{table}")'):
+                out.append((table, fk["from"], fk["table"], fk["to"]))
+    return out
+
+
+async def test_foreign_keys_show_labels(ds, built_db):
+    checked = 0
+    for table, column, other, other_pk in foreign_keys(built_db):
+        label = TABLE_META.get(other, {}).get("label_column")
+        if not label:
+            continue
+        labels = {r["k"]: r["label"] for r in sql_rows(built_db, f'select "{other_pk}" as k, "{label}" as label from "{other}"')}
+        data = await get_json(ds, f"/{DB}/{table}.json", _labels="on", _shape="objects", _size="max")
+        for row in data["rows"]:
+            value = row[column]
+            if value is None or (isinstance(value, dict) and value.get("value") is None):
+                continue
+            assert value == {"value": value["value"], "label": labels[value["value"]]}, (table, column, value)
+            checked += 1
+    assert checked
+
+
+async def test_incidents_page_shows_belligerent_and_country_names(ds, built_db):
+    html = (await ds.client.get(f"/{DB}/incidents?_size=50")).text
+    for row in sql_rows(built_db, "select a.name as actor, a.actor_id, c.name as country from incidents i "
+                                  "join actors a on a.actor_id = i.belligerent "
+                                  "left join countries c on c.country_code = i.country "
+                                  "order by i.incident_id limit 50"):
+        assert f'href="/{DB}/actors/{row["actor_id"]}">{escape(row["actor"])}</a>' in html
+        if row["country"]:
+            assert f">{escape(row['country'])}</a>" in html
+
+
+def search_term(built_db, table: str) -> str:
+    """A word taken from the data: the longest word of the first text that has one."""
+    if table == "incidents":
+        return "Heisha"
+    sql = {
+        "figures": "select quote as text from figures order by figure_id",
+        "sources": f"select title as text from sources order by source_id = '{SEED_SOURCE}' desc, source_id",
+    }[table]
+    for row in sql_rows(built_db, sql):
+        words = sorted(re.findall(r"[A-Za-z]{5,}", row["text"] or ""), key=len, reverse=True)
+        if words:
+            return words[0]
+    raise AssertionError(f"no word to search {table} for")
+
+
+@pytest.mark.parametrize("table", SEARCHABLE)
+async def test_search_box(ds, built_db, table):
+    db = ds.get_database(DB)
+    assert await db.fts_table(table) == f"{table}_fts"
+    html = (await ds.client.get(f"/{DB}/{table}")).text
+    assert 'name="_search"' in html
+    term = search_term(built_db, table)
+    pk = (await db.primary_keys(table))[0]
+    data = await get_json(ds, f"/{DB}/{table}.json", _search=term, _shape="array", _size="max")
+    expected = sql_rows(built_db, f'select "{pk}" as pk from "{table}" where rowid in '
+                                  f'(select rowid from "{table}_fts" where "{table}_fts" match escape_fts(?))', [term])
+    assert expected, (table, term)
+    assert sorted(r[pk] for r in data) == sorted(r["pk"] for r in expected)
+
+
+async def test_search_heisha_finds_the_incident(ds, built_db):
+    data = await get_json(ds, f"/{DB}/incidents.json", _search="Heisha", _shape="array")
+    assert heisha(built_db)["incident_id"] in [r["incident_id"] for r in data]
+
+
+# --- JSON, CSV and download -------------------------------------------------------------------
+
+
+async def test_json_shapes(ds, built_db):
+    limit = ds.setting("max_returned_rows")
+    ids = [r["incident_id"] for r in sql_rows(built_db, f"select incident_id from incidents order by incident_id limit {limit}")]
+    array = await get_json(ds, f"/{DB}/incidents.json", _shape="array", _size="max")
+    assert isinstance(array, list) and [r["incident_id"] for r in array] == ids
+    objects = await get_json(ds, f"/{DB}/incidents.json", _shape="objects", _size="max")
+    assert isinstance(objects["rows"], list) and objects["rows"] == array
+    columns = [r["name"] for r in sql_rows(built_db, "select name from pragma_table_info('incidents') order by cid")]
+    assert list(array[0]) == columns
+    default = await get_json(ds, f"/{DB}/incidents.json")
+    assert default["columns"] == columns
+    assert default["filtered_table_rows_count"] == sql_value(built_db, "select count(*) from incidents")
+
+
+async def test_csv(ds, built_db):
+    response = await ds.client.get(f"/{DB}/incidents.csv?_stream=on")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    expected = sql_rows(built_db, "select incident_id, title from incidents")
+    assert sorted((r["incident_id"], r["title"]) for r in rows) == sorted((e["incident_id"], e["title"]) for e in expected)
+    streamed = await ds.client.get(f"/{DB}/figures.csv?_stream=on")
+    assert streamed.status_code == 200
+    assert len(list(csv.DictReader(io.StringIO(streamed.text)))) == sql_value(built_db, "select count(*) from figures")
+    canned = await ds.client.get(f"/{DB}/claims_for_incident.csv")
+    assert canned.status_code == 200 and canned.text.startswith("incident_id,incident,metric")
+
+
+async def test_whole_database_download(ds, built_db):
+    response = await ds.client.get(f"/{DB}.db")
+    assert response.status_code == 200
+    assert response.content.startswith(b"SQLite format 3\x00")
+    assert response.content == built_db.read_bytes()
+
+
+# --- security and limits -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sql", [
+    "delete from incidents",
+    "insert into actors (actor_id, name, actor_type, description) values ('x', 'x', 'person', 'x')",
+    "update actors set name = 'x'",
+    "drop table incidents",
+    "PRAGMA writable_schema = 1",
+    "pragma table_info(incidents)",
+    "ATTACH DATABASE '/tmp/civcas-attack.db' AS other",
+    "select 1; delete from incidents",
+])
+async def test_write_sql_pragma_and_attach_are_rejected(ds, built_db, sql):
+    before = sql_value(built_db, "select count(*) from incidents") , sql_value(built_db, "select count(*) from actors")
+    response = await ds.client.get(f"/{DB}.json?" + urlencode({"sql": sql}))
+    assert response.status_code == 400, response.text[:300]
+    assert response.json()["ok"] is False
+    after = sql_value(built_db, "select count(*) from incidents"), sql_value(built_db, "select count(*) from actors")
+    assert before == after
+
+
+async def test_runaway_query_is_interrupted(ds):
+    sql = ("with recursive counter(n) as (select 1 union all select n + 1 from counter where n < 1000000000) "
+           "select count(*) from counter")
+    start = time.monotonic()
+    response = await ds.client.get(f"/{DB}.json?" + urlencode({"sql": sql}))
+    elapsed = time.monotonic() - start
+    assert response.status_code == 400 or "SQL Interrupted" in response.text
+    assert "too long" in response.text or "Interrupted" in response.text
+    assert elapsed < ds.setting("sql_time_limit_ms") / 1000 + 5
+
+
+async def test_robots_txt(ds):
+    response = await ds.client.get("/robots.txt")
+    assert response.status_code == 200
+    assert "User-agent: *" in response.text
+    assert f"Disallow: /{DB}" in response.text
+
+
+@pytest.mark.parametrize("path", ["/", f"/{DB}/incidents", f"/{DB}/incidents.json", f"/{DB}/incidents_near",
+                                  "/-/static-plugins/datasette-cluster-map/datasette-cluster-map.js"])
+async def test_referrer_policy_header(ds, path):
+    policy = METADATA["plugins"]["datasette-referrer-policy"]["policy"]
+    assert policy != "no-referrer"  # OpenStreetMap blocks tile requests without a Referer
+    response = await ds.client.get(path)
+    assert response.status_code == 200
+    assert response.headers.get_list("referrer-policy") == [policy]
+
+
+async def test_tile_layer_and_attribution_configured(ds):
+    config = METADATA["plugins"]["datasette-cluster-map"]
+    assert config["tile_layer"].startswith("https://")
+    assert "OpenStreetMap" in config["tile_layer_options"]["attribution"]
+    html = (await ds.client.get(f"/{DB}/incidents")).text
+    assert "window.DATASETTE_CLUSTER_MAP_TILE_LAYER = " + '"' + config["tile_layer"] + '"' in html
+    assert "openstreetmap.org/copyright" in html
+
+
+@pytest.mark.parametrize("path", [f"/{DB}/incidents", f"/{DB}/incidents_in_date_range", f"/{DB}/incidents_near",
+                                  f"/{DB}/children_and_women_killed"])
+async def test_cluster_map_and_default_view_scripts_on_map_pages(ds, path):
+    html = (await ds.client.get(path)).text
+    assert "/-/static-plugins/datasette-cluster-map/datasette-cluster-map.js" in html
+    assert "data-civcas-map-view" in html  # plugins/civcas_map.py
+    config = METADATA["plugins"]["civcas-map"]
+    (south, west), (north, east) = config["default_bounds"]
+    assert -90 <= south < north <= 90 and -180 <= west < east <= 180
+
+
+async def test_no_map_scripts_without_coordinates(ds):
+    html = (await ds.client.get(f"/{DB}/actors")).text
+    assert "datasette-cluster-map.js" not in html and "data-civcas-map-view" not in html
+
+
+# --- README "Publishing" stays in sync with scripts/serve.sh and pyproject.toml -----------------------
+
+
+def publishing_section() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "\n## Publishing\n" in readme, "README.md has no '## Publishing' section"
+    section = readme.split("\n## Publishing\n", 1)[1]
+    return section.split("\n## ", 1)[0]
+
+
+def publish_commands() -> list[str]:
+    commands = re.findall(r"datasette publish \w+ .*?(?:\n```)", publishing_section(), flags=re.S)
+    assert len(commands) >= 2, "expected the cloudrun and fly publish commands"
+    return commands
+
+
+async def test_publish_extra_options_match_serve_settings():
+    expected = production_settings()
+    for command in publish_commands():
+        options = re.findall(r'--extra-options "([^"]*)"', command)
+        assert len(options) == 1, command[:60]
+        settings = {name: {"on": True, "off": False}.get(value, int(value) if value.isdigit() else value)
+                    for name, value in re.findall(r"--setting (\w+) (\S+)", options[0])}
+        assert settings == expected, f"README publish --extra-options differ from scripts/serve.sh: {command[:40]}"
+
+
+async def test_publish_commands_pin_the_project_dependencies():
+    import tomllib
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    pins = [d.replace(" ", "") for d in deps if d.startswith("datasette")]
+    assert pins and all("==" in pin for pin in pins), pins
+    for command in publish_commands():
+        for pin in pins:
+            assert f"--install {pin}" in command, (pin, command[:40])
+        for flag in ("--metadata metadata.yml", "--plugins-dir plugins", "--static docs:docs", "--version-note"):
+            assert flag in command, (flag, command[:40])

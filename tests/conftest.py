@@ -39,6 +39,17 @@ def built_db(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def db(built_db):
+    """A read-only connection to the built database, rows addressable by column name."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{built_db}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    yield conn
+    conn.close()
+
+
 @pytest.fixture
 def raw_copy(tmp_path) -> Path:
     """A writable copy of raw/ to break on purpose."""

@@ -4,21 +4,12 @@ from __future__ import annotations
 import json
 import sqlite3
 
-import pytest
 import yaml
 
 from civcas import metadata as site_metadata
 from civcas.schema import ALL_TABLES, BY_NAME, TABLES
 from civcas.views import VIEWS
 from conftest import ROOT, run_build
-
-
-@pytest.fixture(scope="module")
-def db(built_db):
-    conn = sqlite3.connect(f"file:{built_db}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    yield conn
-    conn.close()
 
 
 def one(db, sql, *params):

@@ -4,21 +4,12 @@ These tests pin the curated facts so that a later edit cannot silently lose them
 """
 from __future__ import annotations
 
-import sqlite3
 
 import pytest
 
 SEED = "wilkins-2016-11-11-us-led-strike-kills-20"
 HEISHA = "sy-2016-11-08-al-heisha"
 FADHILIYA = "iq-2016-10-22-fadhiliya"
-
-
-@pytest.fixture(scope="module")
-def db(built_db):
-    conn = sqlite3.connect(f"file:{built_db}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    yield conn
-    conn.close()
 
 
 def figure(db, **where):

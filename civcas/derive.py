@@ -66,13 +66,15 @@ def derive_counts(conn: sqlite3.Connection) -> None:
 
 
 def derive_figure_provisional(conn: sqlite3.Connection) -> None:
+    # A figure is provisional when no figure from another source has the same metric, incident, scope and
+    # values. source_id is never NULL, so "another source in the group" is min(source_id) != max(source_id);
+    # PARTITION BY puts NULLs together as IS does. One window pass, not a correlated subquery per figure.
     conn.execute("""
-        UPDATE figures SET provisional = NOT EXISTS (
-            SELECT 1 FROM figures g
-            WHERE g.metric = figures.metric AND g.source_id != figures.source_id
-              AND g.incident_id IS figures.incident_id AND g.scope_area IS figures.scope_area
-              AND g.scope_perpetrator IS figures.scope_perpetrator
-              AND g.value_min IS figures.value_min AND g.value_max IS figures.value_max)""")
+        UPDATE figures SET provisional = w.single
+        FROM (SELECT rowid AS id, min(source_id) OVER claim = max(source_id) OVER claim AS single
+              FROM figures
+              WINDOW claim AS (PARTITION BY metric, incident_id, scope_area, scope_perpetrator, value_min, value_max)) w
+        WHERE w.id = figures.rowid""")
 
 
 def derive_popup(conn: sqlite3.Connection, database: str) -> None:

@@ -26,6 +26,10 @@ def derive_place_columns(conn: sqlite3.Connection) -> None:
     conn.execute(f"UPDATE incidents SET {assignments} FROM places p WHERE p.place_id = incidents.place_id")
 
 
+def derive_year(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE incidents SET year = CAST(substr(date_start, 1, 4) AS INTEGER)")
+
+
 def derive_ranges(conn: sqlite3.Connection) -> None:
     open_ended = ", ".join(f"'{q}'" for q in OPEN_ENDED)
     conn.execute(f"""
@@ -97,6 +101,7 @@ def derive_popup(conn: sqlite3.Connection, database: str) -> None:
 
 def derive_all(conn: sqlite3.Connection, database: str) -> None:
     derive_place_columns(conn)
+    derive_year(conn)
     derive_ranges(conn)
     derive_counts(conn)
     derive_figure_provisional(conn)

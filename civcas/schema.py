@@ -318,7 +318,7 @@ INCIDENTS = Table(
     description="One row per alleged incident of civilian harm from an air strike. Place and casualty columns are derived by the build from `places` and `figures`; they are never typed in twice.",
     pk="incident_id",
     label_column="title",
-    indexes=(("date_start",), ("date_end",), ("country",), ("belligerent",), ("place_id",), ("grading",),
+    indexes=(("date_start",), ("date_end",), ("year",), ("country",), ("belligerent",), ("place_id",), ("grading",),
              ("civilians_killed_max",), ("latitude", "longitude")),
     fts=("title", "summary", "place", "place_local"),
     columns=(
@@ -327,6 +327,7 @@ INCIDENTS = Table(
         _c("date_start", "date", "Earliest date the strike can have happened.", required=True),
         _c("date_end", "date", "Latest date the strike can have happened.", required=True),
         _c("date_precision", "integer", "How precisely the date is known (UCDP date_prec).", required=True, values=DATE_PRECISION),
+        _c("year", "integer", "Year of date_start, for faceting.", derived="incidents.date_start"),
         _c("date_notes", "text", "How the dates were worked out.", null_means="none"),
         _c("place_id", "id", "Where it happened: a row of `places`.", required=True, references="places.place_id"),
         _c("place", "text", "Place name in English.", derived="places.name"),

@@ -194,7 +194,7 @@ def map_view(page) -> tuple[str, float, float, int]:
 # --- tests ------------------------------------------------------------------------------------
 
 
-def test_incidents_map_shows_every_geolocated_incident(page, server, built_db):
+def test_incidents_map_shows_every_geolocated_incident(page, server, built_db, tmp_path):
     expected = sql_rows(built_db, f"select count(*) as n from incidents where {GEOLOCATED}")[0]["n"]
     expected = min(expected, 2000)  # one page of max_returned_rows; more needs "load all"
     assert expected, "no geolocated incidents to map"
@@ -204,9 +204,12 @@ def test_incidents_map_shows_every_geolocated_incident(page, server, built_db):
     assert view == "fit"
     attribution = page.locator(".leaflet-control-attribution").inner_text()
     assert "OpenStreetMap" in attribution
-    # docs/map.png: the map at the top of the window (grey where the offline tiles would be).
+    # The map at the top of the window (grey where the offline tiles would be). Rendering differs slightly
+    # from run to run, so docs/map.png is only rewritten on request: CIVCAS_SCREENSHOT=1 make test.
     page.locator(".leaflet-container").evaluate("el => el.scrollIntoView()")
-    page.screenshot(path=str(SCREENSHOT))
+    shot = SCREENSHOT if os.environ.get("CIVCAS_SCREENSHOT") == "1" else tmp_path / "map.png"
+    page.screenshot(path=str(shot))
+    assert shot.read_bytes().startswith(b"\x89PNG")
     titles = {r["title"] for r in sql_rows(built_db, f"select title from incidents where {GEOLOCATED}")}
     popup = open_a_popup(page)
     assert any(title in popup for title in titles), popup

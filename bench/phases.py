@@ -77,22 +77,6 @@ class _Rows(list):
 
 # --- Proposed fixes, applied in this process only ----------------------------------------
 
-def _provisional_window(conn: sqlite3.Connection) -> None:
-    """derive_figure_provisional as one window pass instead of a correlated subquery per figure.
-
-    A figure is provisional when no figure with another source_id has the same metric, incident,
-    scope and values (compared with IS, so NULLs match). source_id is required, so "another source
-    exists in the group" is exactly min(source_id) != max(source_id) over the group; PARTITION BY
-    groups NULLs together, as IS does.
-    """
-    conn.execute("""
-        UPDATE figures SET provisional = w.single
-        FROM (SELECT rowid AS id, min(source_id) OVER claim = max(source_id) OVER claim AS single
-              FROM figures
-              WINDOW claim AS (PARTITION BY metric, incident_id, scope_area, scope_perpetrator, value_min, value_max)) w
-        WHERE w.id = figures.rowid""")
-
-
 def _replace(module_name: str, attr: str, replacement):
     def apply() -> None:
         module = sys.modules[module_name]
@@ -157,9 +141,7 @@ def _create_indexes_no_duplicates(db) -> None:
 
 
 PATCHES = {
-    # Fixed upstream in 25a7339 (the same window pass); kept to measure builds of older commits.
-    "provisional-window": _replace("civcas.derive", "derive_figure_provisional", _provisional_window),
-    "journal-file": _journal_file,
+    "journal-file": _journal_file,  # applied in civcas/build.py since d7689f9; a no-op there now
     "cache-32mb": _cache_32mb,
     "breakdowns-one-query": _replace("civcas.checks", "check_breakdowns", _check_breakdowns_one_query),
     "no-duplicate-index": _replace("civcas.build", "create_indexes", _create_indexes_no_duplicates),

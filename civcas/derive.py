@@ -16,8 +16,6 @@ import sqlite3
 from .schema import INCIDENTS, OPEN_ENDED
 
 RANGED_METRICS = ("civilians_killed", "civilians_injured", "children_killed", "women_killed")
-CASUALTY_METRICS = RANGED_METRICS + ("children_injured", "women_injured", "people_injured", "deaths_total",
-                                     "combatants_killed")
 PLACE_COLUMNS = [c for c in INCIDENTS.columns if c.derived and c.derived.startswith("places.")]
 
 
@@ -54,15 +52,15 @@ def derive_ranges(conn: sqlite3.Connection) -> None:
 
 
 def derive_counts(conn: sqlite3.Connection) -> None:
-    casualty = ", ".join(f"'{m}'" for m in CASUALTY_METRICS)
-    conn.execute(f"""
+    # Every metric in schema.METRICS counts people killed or injured, so every figure is a casualty claim.
+    conn.execute("""
         WITH cited AS (
             SELECT incident_id, source_id FROM figures WHERE incident_id IS NOT NULL
             UNION SELECT incident_id, source_id FROM statements WHERE incident_id IS NOT NULL),
         per_source AS (SELECT incident_id, count(*) AS n FROM cited GROUP BY incident_id),
         claimants AS (
             SELECT incident_id, count(DISTINCT claimant) AS n FROM figures
-            WHERE incident_id IS NOT NULL AND metric IN ({casualty}) GROUP BY incident_id)
+            WHERE incident_id IS NOT NULL GROUP BY incident_id)
         UPDATE incidents SET
             sources_count = coalesce((SELECT n FROM per_source s WHERE s.incident_id = incidents.incident_id), 0),
             claimants_count = coalesce((SELECT n FROM claimants c WHERE c.incident_id = incidents.incident_id), 0)""")

@@ -40,10 +40,11 @@ from dataclasses import asdict, dataclass
 from itertools import accumulate
 from pathlib import Path
 
-from civcas.schema import (ACTORS, COUNTRIES, DATE_PRECISION_MAX_SPAN, DISCREPANCIES, FIGURES, INCIDENTS, OPEN_ENDED,
+from civcas.schema import (ACTORS, AGGREGATE_KINDS, COUNTRIES, DATE_PRECISION_MAX_SPAN, DISCREPANCIES, FIGURES, INCIDENTS, OPEN_ENDED,
                            PLACES, SOURCES, STATEMENTS, TABLES, Table)
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
+AGGREGATE_KIND_NAMES = tuple(AGGREGATE_KINDS)
 DEFAULT_SEED = 20161111
 AGGREGATE_SHARE = 0.02
 SUPERSEDED_SHARE = 0.05
@@ -359,7 +360,7 @@ class Generator:
         quote = f"{rng.choice(self.sentences)} {lo} {metric.replace('_', ' ')}. {rng.choice(self.clauses)}"
         row = {"figure_id": figure_id, "incident_id": "", "source_id": self.random_source(),
                "claimant": rng.choice(self.claimants), "metric": metric, "value_min": lo, "value_max": hi,
-               "qualifier": qualifier, "scope_area": "", "scope_perpetrator": "", "period_start": "",
+               "qualifier": qualifier, "scope_area": "", "aggregate_kind": "", "scope_perpetrator": "", "period_start": "",
                "period_end": "", "as_of": "", "quote": quote, "superseded_by": "",
                "notes": self.text(1) if rng.random() < 0.1 else ""}
         row.update(extra)
@@ -396,7 +397,7 @@ class Generator:
         remaining = self.spec.aggregates
         while remaining > 0:
             start = self.date()
-            claim = {"scope_area": rng.choice(SCOPE_AREAS),
+            claim = {"scope_area": rng.choice(SCOPE_AREAS), "aggregate_kind": rng.choice(AGGREGATE_KIND_NAMES),
                      "scope_perpetrator": rng.choice(self.belligerents) if rng.random() < 0.7 else "",
                      "period_start": start.isoformat(),
                      "period_end": (start + dt.timedelta(days=rng.randrange(30, 1500))).isoformat(),

@@ -83,6 +83,13 @@ class Table:
 
 # --- Controlled vocabularies -------------------------------------------------
 
+AGGREGATE_KINDS = {
+    "running total": "A cumulative count from the start of a campaign or war up to as_of (e.g. CJTF-OIR's 'at least 188').",
+    "batch": "Deaths found in one set of investigations or one release, covering period_start to period_end "
+             "(e.g. CENTCOM's 64 of 9 November 2016); never compare it with a running total.",
+    "period count": "A count of deaths in a stated period (a month, a year, six months), not cumulative.",
+}
+
 SOURCE_TYPES = {
     "news report": "Journalism by a news organisation (including reports that carry a wire service's copy).",
     "opinion": "Commentary or opinion writing that relays facts reported elsewhere.",
@@ -167,6 +174,7 @@ GEO_METHODS = {
     "belligerent coordinates": "Coordinates published by the belligerent (e.g. MGRS in a strike report).",
     "imagery": "Located on satellite or aerial imagery.",
     "admin centroid": "Centroid of the administrative unit named.",
+    "monitor geolocation": "Coordinates published by a monitor or investigators (e.g. Airwars' geolocation), cited in geo_source_id.",
 }
 
 PLACE_TYPES = {
@@ -390,6 +398,8 @@ FIGURES = Table(
            null_means="open-ended claim ('at least N', 'more than N'): never a made-up number"),
         _c("qualifier", "text", "How the source hedges the number.", required=True, values=QUALIFIERS),
         _c("scope_area", "text", "For aggregates: the area the figure covers.", null_means="an incident figure"),
+        _c("aggregate_kind", "text", "For aggregates: whether the figure is a running total, a batch or a count for a period. "
+           "Queries compare only figures of the same kind and area.", values=AGGREGATE_KINDS, null_means="an incident figure"),
         _c("scope_perpetrator", "id", "For aggregates: whose actions the figure counts.", references="actors.actor_id",
            null_means="all parties, or an incident figure"),
         _c("period_start", "date", "For aggregates: first day of the period counted.", null_means="not stated, or an incident figure"),

@@ -224,8 +224,10 @@ def _row_rules_figures(row: dict, fail: Callable[[str, str, object], None]) -> N
         fail("value_max", "must be greater than value_min for qualifier 'range'", hi)
     if row["incident_id"] is None and row["scope_area"] is None:
         fail("scope_area", "required for an aggregate figure (one with no incident_id)", row["scope_area"])
+    if row["incident_id"] is None and row["aggregate_kind"] is None:
+        fail("aggregate_kind", "required for an aggregate figure (one with no incident_id)", row["aggregate_kind"])
     if row["incident_id"] is not None:
-        for name in ("scope_area", "scope_perpetrator", "period_start", "period_end"):
+        for name in ("scope_area", "aggregate_kind", "scope_perpetrator", "period_start", "period_end"):
             if row[name] is not None:
                 fail(name, "must be empty for an incident figure (scope belongs to aggregates)", row[name])
     _ordered(row, "period_start", "period_end", fail)

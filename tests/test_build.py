@@ -132,7 +132,7 @@ def test_open_ended_claim_never_becomes_a_number(tmp_path, raw_copy):
     text = figures.read_text(encoding="utf-8")
     with open(figures, "a", encoding="utf-8") as f:
         f.write("test-open-ended,iq-2016-10-22-fadhiliya,guardian-2016-11-01-fadhiliya,yousuf-family,civilians_injured,"
-                "5,,more than,,,,,,more than five were hurt,,\n")
+                "5,,more than,,,,,,,more than five were hurt,,\n")
     assert text.endswith("\n")
     out = tmp_path / "civcas.db"
     result = run_build("--raw", str(raw_copy), "--db", str(out))

@@ -313,7 +313,7 @@ CELL_CASES = [
      [("date_precision", "code 4 allows at most 31 days between date_start and date_end, not 45 (4)")]),
     # other ordered pairs
     ("period-end-before-start", "figures", ANY,
-     {"incident_id": "", "scope_area": "Testland", "scope_perpetrator": "", "period_start": "2016-05-01", "period_end": "2016-04-01"},
+     {"incident_id": "", "scope_area": "Testland", "aggregate_kind": "batch", "scope_perpetrator": "", "period_start": "2016-05-01", "period_end": "2016-04-01"},
      [("period_end", "is before period_start 2016-05-01 ('2016-04-01')")]),
     ("accessed-before-published", "sources", ANY, {"published": "2016-11-11", "accessed": "2016-01-01"},
      [("accessed", "is before published 2016-11-11 ('2016-01-01')")]),
@@ -345,8 +345,13 @@ CELL_CASES = [
      [("value_max", "must be greater than value_min for qualifier 'range' (None)")]),
     # figures: incident or aggregate
     ("aggregate-without-scope", "figures", ANY,
-     {"incident_id": "", "scope_area": "", "scope_perpetrator": "", "period_start": "", "period_end": ""},
+     {"incident_id": "", "scope_area": "", "aggregate_kind": "running total", "scope_perpetrator": "", "period_start": "", "period_end": ""},
      [("scope_area", "required for an aggregate figure (one with no incident_id) (None)")]),
+    ("aggregate-without-kind", "figures", ANY,
+     {"incident_id": "", "scope_area": "Testland", "aggregate_kind": "", "scope_perpetrator": "", "period_start": "", "period_end": ""},
+     [("aggregate_kind", "required for an aggregate figure (one with no incident_id) (None)")]),
+    ("incident-figure-aggregate-kind", "figures", INC, {"aggregate_kind": "batch"},
+     [("aggregate_kind", "must be empty for an incident figure (scope belongs to aggregates) ('batch')")]),
     ("incident-figure-scope-area", "figures", INC, {"scope_area": "Syria"},
      [("scope_area", "must be empty for an incident figure (scope belongs to aggregates) ('Syria')")]),
     ("incident-figure-scope-perpetrator", "figures", INC, {"scope_perpetrator": "some-actor"},
@@ -429,7 +434,7 @@ def test_longitude_outside_country_bounding_box(case):
 def _figure_template(case: Case, where=INC) -> dict[str, str]:
     """A valid figure row to copy: scope columns cleared for an incident figure."""
     row = dict(case.file("figures").first(where))
-    row.update(scope_area="", scope_perpetrator="", period_start="", period_end="", as_of="", notes="")
+    row.update(scope_area="", aggregate_kind="", scope_perpetrator="", period_start="", period_end="", as_of="", notes="")
     return row
 
 
@@ -443,7 +448,8 @@ def test_breakdown_exceeding_its_total(case, kind):
     same claimant and source, for the same incident, or the same scope and period."""
     template = _figure_template(case)
     if kind == "aggregate":
-        template.update(incident_id="", scope_area="Testland", period_start="2001-01-01", period_end="2001-12-31")
+        template.update(incident_id="", scope_area="Testland", aggregate_kind="period count",
+                        period_start="2001-01-01", period_end="2001-12-31")
     figures = case.file("figures")
     expected = []
     for i, (part, total) in enumerate(_breakdown_pairs()):
@@ -467,9 +473,10 @@ def test_breakdowns_that_do_not_conflict_are_accepted(case):
     pairs = [
         # (total changes, part changes)
         ({}, {"claimant": other_claimant}),
-        ({"incident_id": "", "scope_area": "Testland"}, {"incident_id": "", "scope_area": "Otherland"}),
-        ({"incident_id": "", "scope_area": "Testland", "period_start": "2001-01-01"},
-         {"incident_id": "", "scope_area": "Testland", "period_start": "2001-02-01"}),
+        ({"incident_id": "", "scope_area": "Testland", "aggregate_kind": "batch"},
+         {"incident_id": "", "scope_area": "Otherland", "aggregate_kind": "batch"}),
+        ({"incident_id": "", "scope_area": "Testland", "aggregate_kind": "batch", "period_start": "2001-01-01"},
+         {"incident_id": "", "scope_area": "Testland", "aggregate_kind": "batch", "period_start": "2001-02-01"}),
         ({"qualifier": "at least", "value_max": ""}, {}),
         ({"value_min": "7", "value_max": "7"}, {}),
     ]
@@ -488,7 +495,8 @@ REFERENCES = [
     ("figures.source_id", "figures", ANY, "source_id", {}, "sources.source_id"),
     ("figures.claimant", "figures", ANY, "claimant", {}, "actors.actor_id"),
     ("figures.scope_perpetrator", "figures", ANY, "scope_perpetrator",
-     {"incident_id": "", "scope_area": "Testland", "period_start": "", "period_end": ""}, "actors.actor_id"),
+     {"incident_id": "", "scope_area": "Testland", "aggregate_kind": "running total", "period_start": "", "period_end": ""},
+     "actors.actor_id"),
     ("incidents.place_id", "incidents", ANY, "place_id", {}, "places.place_id"),
     ("incidents.belligerent", "incidents", ANY, "belligerent", {}, "actors.actor_id"),
     ("places.country", "places", ANY, "country", {}, "countries.country_code"),

@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 DB="${1:-civcas.db}"
 INSPECT="$(dirname "$DB")/inspect-data.json"
 DATASETTE="${DATASETTE:-.venv/bin/datasette}"
+# A ceiling on the whole process's memory (virtual, in MB; 0 = none): plugins/civcas_limits.py bounds
+# each request, this bounds everything else. Cloud Run and Fly set the same ceiling with --memory / VM size.
+MEMORY_LIMIT_MB="${MEMORY_LIMIT_MB:-2048}"
+if [ "$MEMORY_LIMIT_MB" != "0" ]; then ulimit -v $((MEMORY_LIMIT_MB * 1024)); fi
 # Immutable databases need a precomputed inspect file, or row counts are recounted on every request.
 "$DATASETTE" inspect "$DB" --inspect-file "$INSPECT"
 exec "$DATASETTE" serve -i "$DB" \

@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sqlite3
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from datasette.utils import parse_metadata
 
-from conftest import ROOT, SERVE
+from conftest import ROOT
 
 pytestmark = pytest.mark.browser
 
@@ -76,47 +71,6 @@ def heisha(built_db) -> dict:
 
 
 # --- fixtures -------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(built_db, tmp_path_factory):
-    """scripts/serve.sh on the built database, exactly as in production; yields the base URL."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "serve.log"
-    log = open(log_path, "w")
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
-    proc = subprocess.Popen(["bash", str(SERVE), str(built_db)], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"serve.sh exited with {proc.returncode}:\n{log_path.read_text()}", pytrace=False)
-            try:
-                with urllib.request.urlopen(base + "/-/versions.json", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"serve.sh did not respond within 30 s:\n{log_path.read_text()}", pytrace=False)
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,146 @@
+"""Bound the memory one request can make the server use.
+
+Datasette's SQL time limit bounds time, not memory: `select zeroblob(1000000000)` builds a 1 GB
+value in well under the 2 s limit, and Datasette 0.65.5 then writes each zero byte into JSON as
+six characters, so one unauthenticated URL could take the whole process down. Three bounds, all
+set on every connection Datasette opens (the `prepare_connection` hook):
+
+* ``SQLITE_LIMIT_LENGTH``: no string or blob a query builds may exceed ``MAX_VALUE_BYTES``.
+  SQLite refuses it with "string or blob too big" before allocating it; Datasette answers 400.
+  The limit also applies to stored values, so it sits far above the longest real cell
+  (a test checks the margin against the built database).
+* A budget per query result: the row factory adds up the size of every value fetched and stops
+  the query with "result too large" once ``MAX_RESULT_BYTES`` is passed. This bounds rows x size
+  (2,000 rows of values just under the length limit would otherwise still be gigabytes).
+  Values are weighted by what they cost once rendered: 6 characters per byte of a blob (JSON
+  writes a zero byte as ``\\u0000``) and per character of text (non-ASCII and control characters
+  are escaped the same way). The CSV stream and `_size=max` fetch page by page, one budget each.
+* SQLite's own heap (sorters, group_concat, temporary b-trees) is capped by ``PRAGMA
+  hard_heap_limit`` for the process.
+
+The deployment adds a process-wide limit on top (scripts/serve.sh: ``ulimit -v``).
+"""
+from __future__ import annotations
+
+import sqlite3
+import weakref
+
+from datasette import hookimpl
+
+# About 400 times the longest cell civcas holds (a few KB of summary or notes).
+MAX_VALUE_BYTES = 1_000_000
+# What one query may hand to a renderer, in rendered characters (see _cost): 2,000 rows of 4 KB
+# each fit, 48 MB of JSON is the worst case.
+MAX_RESULT_BYTES = 48_000_000
+# SQLite's heap for the whole process (page caches of every connection included).
+HARD_HEAP_LIMIT = 512 * 1024 * 1024
+
+TOO_LARGE = (f"result too large: this query returns more than {MAX_RESULT_BYTES // 1_000_000} MB; "
+             "select fewer rows or columns, or download the database")
+
+
+def _cost(value) -> int:
+    if isinstance(value, str):
+        # Worst case once JSON-escaped; ASCII text is all real data ever has, and costs 1 per char.
+        return len(value) if value.isascii() else 6 * len(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return 6 * len(value)
+    return 8
+
+
+class ResultBudget:
+    """A row factory that returns sqlite3.Row and refuses to build a result past the budget."""
+
+    def __init__(self, limit: int = MAX_RESULT_BYTES):
+        self.limit = limit
+        self.spent: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def __call__(self, cursor, row):
+        spent = self.spent.get(cursor, 0) + sum(_cost(v) for v in row)
+        if spent > self.limit:
+            self.spent.pop(cursor, None)
+            # OperationalError is what Datasette's views turn into a 400 with the message shown.
+            raise sqlite3.OperationalError(TOO_LARGE)
+        self.spent[cursor] = spent
+        return sqlite3.Row(cursor, row)
+
+
+def limit_connection(conn) -> None:
+    if hasattr(conn, "setlimit"):  # Python 3.11+
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+    conn.row_factory = ResultBudget()
+    conn.execute(f"PRAGMA hard_heap_limit = {HARD_HEAP_LIMIT}")
+
+
+@hookimpl
+def prepare_connection(conn):
+    limit_connection(conn)
+
+
+# --- CSV errors ----------------------------------------------------------------------------------
+# Datasette 0.65.5 answers a failed SQL query in CSV with "200 OK" and an empty body ("\r\n": a
+# header row with no columns), so a script downloading CSV cannot tell a refused query from an empty
+# result. Every successful query has at least one column, so a CSV whose whole body is that empty
+# header row can only be an error: answer 400 instead, pointing to the JSON, which says why.
+CSV_ERROR = (b"This query failed, so there is no CSV to return. The same address with .json in place of .csv "
+             b"gives the error message.\n")
+
+
+def csv_errors_as_400(app):
+    async def wrapped(scope, receive, send):
+        if scope.get("type") != "http" or not scope.get("path", "").endswith(".csv"):
+            return await app(scope, receive, send)
+        held = {}
+
+        async def guarded_send(message):
+            if message["type"] == "http.response.start" and message.get("status") == 200:
+                held["start"], held["body"] = message, b""  # commit to 200 only once a column is seen
+                return
+            if "start" in held and message["type"] == "http.response.body":
+                held["body"] += message.get("body", b"")
+                if held["body"].strip() == b"":
+                    if message.get("more_body"):
+                        return
+                    held.clear()
+                    await send({"type": "http.response.start", "status": 400,
+                                "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+                    await send({"type": "http.response.body", "body": CSV_ERROR})
+                    return
+                start, body = held.pop("start"), held.pop("body")
+                await send(start)
+                await send({"type": "http.response.body", "body": body, "more_body": message.get("more_body", False)})
+                return
+            await send(message)
+
+        await app(scope, receive, guarded_send)
+    return wrapped
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    return csv_errors_as_400
+
+
+# --- Limits hit outside the query page -----------------------------------------------------------
+# Python 3.11 raises sqlite3.DataError for SQLITE_TOOBIG and MemoryError for SQLITE_NOMEM (the heap
+# limit). Datasette's query page turns any DatabaseError into a 400, but its table and row pages only
+# catch OperationalError, so `/civcas/figures?_where=zeroblob(2000000)` would be a 500. Its CSV renderer
+# lets the time limit's QueryInterrupted through as a 500 too. Render them as Datasette's own 400 error
+# page (HTML or JSON, as the request asked).
+@hookimpl
+def handle_exception(datasette, request, exception):
+    # Imported here: importing these at module level, before Datasette has registered its default
+    # plugins, would register datasette.handle_exception half-initialised (a circular import).
+    from datasette.database import QueryInterrupted
+    from datasette.handle_exception import handle_exception as datasette_error_page
+    from datasette.views.base import DatasetteError
+
+    if isinstance(exception, sqlite3.DataError):
+        message = f"Query refused: {exception}"
+    elif isinstance(exception, QueryInterrupted):
+        message = "SQL query took too long: the time limit is 2 seconds (sql_time_limit_ms)"
+    elif isinstance(exception, MemoryError):
+        message = "Query refused: it needs more memory than one request may use"
+    else:
+        return None
+    return datasette_error_page(datasette, request, DatasetteError(message, title="Query too large", status=400))

@@ -1,0 +1,139 @@
+"""One request may not exhaust the server's memory (issue: `select zeroblob(1000000000)` killed it).
+
+Every URL below is sent to a real server started by scripts/serve.sh, through the JSON, CSV and HTML
+renderers. Each must end in a clean 4xx (no traceback, no 500) with the server's memory flat, and
+the server must keep answering afterwards.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sqlite3
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from conftest import PLUGINS
+
+spec = importlib.util.spec_from_file_location("civcas_limits", PLUGINS / "civcas_limits.py")
+limits = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(limits)
+
+# The attack and its relatives: one huge value, many large values, huge intermediates.
+HUGE_SQL = [
+    "select zeroblob(1000000000)",
+    "select randomblob(1000000000)",
+    "select zeroblob(2000000)",
+    "select hex(zeroblob(600000))",
+    "select replace(hex(zeroblob(400000)), '0', '00')",
+    "select replace(hex(randomblob(490000)), '0', '0000')",
+    "select group_concat(a.quote) from figures a, figures b, figures c",
+    "select randomblob(900000) from figures a, figures b",
+    "select zeroblob(900000), zeroblob(900000) from figures",
+    "select json_group_array(randomblob(100000)) from figures a, figures b",
+    "select length(group_concat(randomblob(500000))) from figures a, figures b",
+    "select count(*) from (select randomblob(500000) x from figures a, figures b order by x)",
+    "with recursive r(i) as (select 1 union all select i + 1 from r) select count(*) from r",
+    "with recursive r(s) as (select 'x' union all select s || s from r) select length(s) from r",
+]
+RENDERERS = ["json", "csv", "html"]
+
+
+def vm_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def query_url(base: str, sql: str, renderer: str) -> str:
+    ext = "" if renderer == "html" else "." + renderer
+    return f"{base}/civcas{ext}?sql={quote(sql)}"
+
+
+@pytest.fixture(scope="module")
+def server_pid(served):
+    return served[1]
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+@pytest.mark.parametrize("sql", HUGE_SQL)
+def test_huge_results_end_in_a_clean_4xx_with_memory_flat(server, server_pid, sql, renderer):
+    before = vm_rss_mb(server_pid)
+    status, body = get(query_url(server, sql, renderer))
+    after = vm_rss_mb(server_pid)
+    assert 400 <= status < 500, (status, body[:300])
+    assert b"Traceback" not in body
+    assert len(body) < 100_000
+    assert after - before < 150, f"server memory grew {before:.0f} -> {after:.0f} MB"
+    # ...and the server still answers.
+    status, _ = get(f"{server}/civcas.json?sql=select+1")
+    assert status == 200
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_printf_cannot_build_a_huge_string(server, server_pid, renderer):
+    # SQLite 3.40's printf() returns NULL when its result would pass the length limit (newer SQLite
+    # raises "string or blob too big", a 400): either way no large value is built or sent.
+    sql = "select printf('%.*c', 1000000000, 'x') as s"
+    before = vm_rss_mb(server_pid)
+    status, body = get(query_url(server, sql, renderer) + ("&_shape=array" if renderer == "json" else ""))
+    assert vm_rss_mb(server_pid) - before < 150
+    assert status == 400 or (status == 200 and len(body) < 100_000), (status, body[:300])
+    if status == 200 and renderer == "json":
+        assert body.strip() == b'[{"s": null}]'
+
+
+@pytest.mark.parametrize("path", [
+    "/civcas/figures.json?_where=" + quote("length(zeroblob(2000000)) > 0"),
+    "/civcas/figures?_where=" + quote("length(zeroblob(2000000)) > 0"),
+    "/civcas/figures.csv?_stream=1&_where=" + quote("length(zeroblob(2000000)) > 0"),
+    "/civcas/incidents.json?_search=" + quote("x" * 5000),
+])
+def test_table_pages_refuse_huge_values_with_a_400(server, path):
+    status, body = get(server + path)
+    assert 400 <= status < 500 or status == 200, (status, body[:300])
+    assert status != 500 and b"Traceback" not in body
+
+
+def test_a_failed_query_is_not_an_empty_csv(server):
+    status, body = get(query_url(server, "select zeroblob(1000000000)", "csv"))
+    assert status == 400 and b".json" in body
+    # An empty result is still a 200 with its header row.
+    status, body = get(query_url(server, "select 1 as one where 0", "csv"))
+    assert status == 200 and body.strip() == b"one"
+
+
+def test_real_queries_fit_the_budget(server):
+    for path in ["/civcas/figures.json?_size=max", "/civcas/figures.csv?_stream=1", "/civcas/incidents?_size=max",
+                 "/civcas/sources.json?_size=max&_shape=array"]:
+        status, body = get(server + path)
+        assert status == 200, (path, body[:300])
+
+
+def test_length_limit_is_far_above_the_longest_real_value(built_db):
+    conn = sqlite3.connect(f"file:{built_db}?mode=ro", uri=True)
+    longest = 0
+    tables = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table' and sql not like '%VIRTUAL%'")]
+    for table in tables:
+        for column in [r[1] for r in conn.execute(f'pragma table_info("{table}")')]:
+            n = conn.execute(f'select max(length(cast("{column}" as blob))) from "{table}"').fetchone()[0] or 0
+            longest = max(longest, n)
+    assert 0 < longest * 10 < limits.MAX_VALUE_BYTES
+
+
+def test_the_documented_deployment_sets_a_memory_ceiling():
+    serve = (PLUGINS.parent / "scripts" / "serve.sh").read_text()
+    assert "ulimit -v" in serve
+    readme = (PLUGINS.parent / "README.md").read_text()
+    assert "--memory 1Gi" in readme

@@ -410,6 +410,9 @@ FIGURES = Table(
            "on record but are left out of the incident's derived range.", references="figures.figure_id",
            null_means="the claimant's current figure"),
         _c("notes", "text", "Curator's notes (e.g. a later revision, a doubt).", null_means="none"),
+        _c("corrected_by", "text", "The corrections (`discrepancies` ids, ' | '-separated) that find this figure wrong, out of date or "
+           "imprecise as reported: read them before quoting it.", derived="discrepancies.figure_id",
+           null_means="no correction touches this figure"),
         _c("provisional", "flag", "1 when no other source gives the same number for the same incident (or scope) and metric: "
            "the figure rests on a single source.", derived="figures"),
     ),
@@ -430,6 +433,9 @@ STATEMENTS = Table(
         _c("said_on", "date", "When it was said.", null_means="not known"),
         _c("quote", "text", "The words, quoted (short).", required=True),
         _c("notes", "text", "Curator's notes.", null_means="none"),
+        _c("corrected_by", "text", "The corrections (`discrepancies` ids, ' | '-separated) that find this statement wrong, "
+           "unsupported or imprecise as reported: read them before quoting it.", derived="discrepancies.statement_id",
+           null_means="no correction touches this statement"),
     ),
 )
 
@@ -445,6 +451,8 @@ DISCREPANCIES = Table(
         _c("subject", "text", "What the discrepancy is about, in a few words.", required=True),
         _c("incident_id", "id", "The incident concerned.", references="incidents.incident_id", null_means="not about one incident"),
         _c("figure_id", "id", "The figure as reported (kept unchanged).", references="figures.figure_id", null_means="not about one figure"),
+        _c("statement_id", "id", "The statement as reported (kept unchanged).", references="statements.statement_id",
+           null_means="not about one statement"),
         _c("source_id", "id", "The source that is wrong or imprecise.", required=True, references="sources.source_id"),
         _c("reported", "text", "What that source says.", required=True),
         _c("better_source_id", "id", "The better source.", required=True, references="sources.source_id"),

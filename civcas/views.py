@@ -35,7 +35,7 @@ SELECT i.incident_id, i.title AS incident_title, i.date_start, i.date_end, i.cou
        f.figure_id, f.metric, f.value_min, f.value_max, f.qualifier,
        f.claimant, a.name AS claimant_name, a.actor_type AS claimant_type,
        f.source_id, s.title AS source_title, s.publisher, s.published, s.url, s.source_type,
-       f.quote, f.notes
+       f.quote, f.superseded_by, f.corrected_by, f.notes
 FROM figures f
 JOIN incidents i ON i.incident_id = f.incident_id
 JOIN actors a ON a.actor_id = f.claimant
@@ -48,7 +48,8 @@ JOIN sources s ON s.source_id = f.source_id""",
         "claimant_name": "Name of the claimant.", "claimant_type": "=actors.actor_type",
         "source_id": "=figures.source_id", "source_title": "=sources.title", "publisher": "=sources.publisher",
         "published": "=sources.published", "url": "=sources.url", "source_type": "=sources.source_type",
-        "quote": "=figures.quote", "notes": "=figures.notes",
+        "quote": "=figures.quote", "superseded_by": "=figures.superseded_by", "corrected_by": "=figures.corrected_by",
+        "notes": "=figures.notes",
     },
 )
 
@@ -57,11 +58,11 @@ AGGREGATE_CLAIMS = View(
     description="Casualty figures for a whole war, campaign or period rather than one incident, with their scope, claimant and source.",
     sql="""
 SELECT f.figure_id, f.metric, f.value_min, f.value_max, f.qualifier,
-       f.scope_area, f.scope_perpetrator, p.name AS perpetrator_name,
+       f.scope_area, f.aggregate_kind, f.scope_perpetrator, p.name AS perpetrator_name,
        f.period_start, f.period_end, f.as_of,
        f.claimant, a.name AS claimant_name, a.actor_type AS claimant_type,
        f.source_id, s.title AS source_title, s.publisher, s.published, s.url,
-       f.quote, f.notes
+       f.quote, f.superseded_by, f.corrected_by, f.notes
 FROM figures f
 JOIN actors a ON a.actor_id = f.claimant
 JOIN sources s ON s.source_id = f.source_id
@@ -70,11 +71,12 @@ WHERE f.incident_id IS NULL""",
     columns={
         "figure_id": "=figures.figure_id", "metric": "=figures.metric", "value_min": "=figures.value_min",
         "value_max": "=figures.value_max", "qualifier": "=figures.qualifier", "scope_area": "=figures.scope_area",
-        "scope_perpetrator": "=figures.scope_perpetrator", "perpetrator_name": "Name of the perpetrator the figure counts.",
+        "aggregate_kind": "=figures.aggregate_kind", "scope_perpetrator": "=figures.scope_perpetrator", "perpetrator_name": "Name of the perpetrator the figure counts.",
         "period_start": "=figures.period_start", "period_end": "=figures.period_end", "as_of": "=figures.as_of",
         "claimant": "=figures.claimant", "claimant_name": "Name of the claimant.", "claimant_type": "=actors.actor_type",
         "source_id": "=figures.source_id", "source_title": "=sources.title", "publisher": "=sources.publisher",
-        "published": "=sources.published", "url": "=sources.url", "quote": "=figures.quote", "notes": "=figures.notes",
+        "published": "=sources.published", "url": "=sources.url", "quote": "=figures.quote",
+        "superseded_by": "=figures.superseded_by", "corrected_by": "=figures.corrected_by", "notes": "=figures.notes",
     },
 )
 
@@ -84,7 +86,7 @@ INCIDENT_STATEMENTS = View(
     sql="""
 SELECT st.statement_id, st.incident_id, i.title AS incident_title, st.statement_type, st.said_on,
        st.speaker, a.name AS speaker_name, a.actor_type AS speaker_type,
-       st.source_id, s.title AS source_title, s.publisher, s.url, st.quote, st.notes
+       st.source_id, s.title AS source_title, s.publisher, s.url, st.quote, st.corrected_by, st.notes
 FROM statements st
 JOIN actors a ON a.actor_id = st.speaker
 JOIN sources s ON s.source_id = st.source_id
@@ -94,7 +96,8 @@ LEFT JOIN incidents i ON i.incident_id = st.incident_id""",
         "incident_title": "=incidents.title", "statement_type": "=statements.statement_type",
         "said_on": "=statements.said_on", "speaker": "=statements.speaker", "speaker_name": "Name of the speaker.",
         "speaker_type": "=actors.actor_type", "source_id": "=statements.source_id", "source_title": "=sources.title",
-        "publisher": "=sources.publisher", "url": "=sources.url", "quote": "=statements.quote", "notes": "=statements.notes",
+        "publisher": "=sources.publisher", "url": "=sources.url", "quote": "=statements.quote",
+        "corrected_by": "=statements.corrected_by", "notes": "=statements.notes",
     },
 )
 

@@ -76,8 +76,25 @@ def check_country_bounds(conn: sqlite3.Connection, places: LoadedTable) -> list[
             for rowid, lat, lon, country in rows]
 
 
+def check_parent_cycles(conn: sqlite3.Connection, actors: LoadedTable) -> list[Problem]:
+    # Walk each actor's parent chain; an actor the walk comes back to is on a cycle. The walk stops at a
+    # missing parent (reported by check_references) and after as many steps as there are actors.
+    rows = conn.execute("""
+        WITH RECURSIVE walk(start, cur, depth) AS (
+            SELECT actor_id, parent_id, 1 FROM actors WHERE parent_id IS NOT NULL
+            UNION ALL
+            SELECT w.start, a.parent_id, w.depth + 1 FROM walk w JOIN actors a ON a.actor_id = w.cur
+            WHERE a.parent_id IS NOT NULL AND w.cur != w.start AND w.depth <= (SELECT count(*) FROM actors))
+        SELECT a.rowid, a.parent_id FROM actors a
+        WHERE a.actor_id IN (SELECT start FROM walk WHERE cur = start)""")
+    return [Problem(actors.path, actors.line_of(rowid), "parent_id",
+                    f"parent chain loops back to this actor instead of reaching an actor with no parent ({parent!r})")
+            for rowid, parent in rows]
+
+
 def check_all(conn: sqlite3.Connection, loaded: dict[str, LoadedTable]) -> list[Problem]:
     return (check_references(conn, loaded)
             + check_breakdowns(conn, loaded["figures"])
             + check_supersessions(conn, loaded["figures"])
+            + check_parent_cycles(conn, loaded["actors"])
             + check_country_bounds(conn, loaded["places"]))

@@ -59,8 +59,10 @@ def derive_counts(conn: sqlite3.Connection) -> None:
             UNION SELECT incident_id, source_id FROM statements WHERE incident_id IS NOT NULL),
         per_source AS (SELECT incident_id, count(*) AS n FROM cited GROUP BY incident_id),
         claimants AS (
-            SELECT incident_id, count(DISTINCT claimant) AS n FROM figures
-            WHERE incident_id IS NOT NULL GROUP BY incident_id)
+            -- Independence is judged by claimant, and a claimant's spokesmen, relatives or branches (actors under
+            -- it in the parent chain) are the same claimant: count distinct tops of the chain.
+            SELECT f.incident_id, count(DISTINCT a.top_id) AS n FROM figures f JOIN actors a ON a.actor_id = f.claimant
+            WHERE f.incident_id IS NOT NULL GROUP BY f.incident_id)
         UPDATE incidents SET
             sources_count = coalesce((SELECT n FROM per_source s WHERE s.incident_id = incidents.incident_id), 0),
             claimants_count = coalesce((SELECT n FROM claimants c WHERE c.incident_id = incidents.incident_id), 0)""")
@@ -97,7 +99,18 @@ def derive_popup(conn: sqlite3.Connection, database: str) -> None:
             'link', '/{database}/incidents/' || incident_id)""")
 
 
+def derive_actor_tops(conn: sqlite3.Connection) -> None:
+    # Parent chains are checked for cycles (checks.check_parent_cycles) before this runs.
+    conn.execute("""
+        WITH RECURSIVE chain(actor_id, top_id) AS (
+            SELECT actor_id, actor_id FROM actors WHERE parent_id IS NULL
+            UNION ALL
+            SELECT a.actor_id, c.top_id FROM actors a JOIN chain c ON a.parent_id = c.actor_id)
+        UPDATE actors SET top_id = chain.top_id FROM chain WHERE chain.actor_id = actors.actor_id""")
+
+
 def derive_all(conn: sqlite3.Connection, database: str) -> None:
+    derive_actor_tops(conn)
     derive_place_columns(conn)
     derive_year(conn)
     derive_ranges(conn)

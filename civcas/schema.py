@@ -268,6 +268,9 @@ ACTORS = Table(
            references="actors.actor_id", null_means="none"),
         _c("description", "text", "Who this is, in our own words.", required=True),
         _c("url", "url", "Official or reference web page.", null_means="none recorded"),
+        _c("top_id", "id", "The top of this actor's parent chain (the actor itself when it has no parent): a belligerent's "
+           "spokesmen, commands and ministries share its top_id, which is how queries tell a belligerent's own figures "
+           "from everyone else's.", derived="actors.parent_id", references="actors.actor_id"),
     ),
 )
 
@@ -348,7 +351,8 @@ INCIDENTS = Table(
            values=GEO_PRECISION, null_means="not geolocated"),
         _c("first_reported_by", "id", "Who first reported the incident publicly, as far as civcas found.", references="actors.actor_id",
            null_means="not established"),
-        _c("first_report_source_id", "id", "The source that says who reported it first.", references="sources.source_id",
+        _c("first_report_source_id", "id", "The source that says who reported it first (a later report that names the first "
+           "reporter, not necessarily the first report itself).", references="sources.source_id",
            null_means="not established"),
         _c("belligerent", "id", "The actor credited with, or suspected of, the strike.", required=True, references="actors.actor_id"),
         _c("belligerent_status", "text", "Whether the belligerent has confirmed striking there.", required=True, values=BELLIGERENT_STATUS),
@@ -371,7 +375,8 @@ INCIDENTS = Table(
         _c("women_killed_max", "integer", "Highest count of women killed claimed.", derived="figures",
            null_means="no figure, or the highest claim is open-ended"),
         _c("sources_count", "integer", "Distinct sources with a figure or statement on this incident.", derived="figures, statements"),
-        _c("claimants_count", "integer", "Distinct claimants giving a casualty figure for this incident.", derived="figures"),
+        _c("claimants_count", "integer", "Distinct claimants giving a casualty figure for this incident, counting an actor and those "
+           "under it in the parent chain (a monitor and its director, a family and its members) as one.", derived="figures, actors"),
         _c("provisional", "flag", "1 when the casualty figures rest on fewer than two independent claimants (Iraq Body Count's rule).",
            derived="figures"),
         _c("popup", "text", "JSON for the map popup (title, dates, killed range, link).", derived="incidents"),

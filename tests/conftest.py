@@ -65,18 +65,40 @@ def raw_copy(tmp_path) -> Path:
 
 @pytest_asyncio.fixture
 async def ds(built_db):
+    datasette = make_datasette(built_db)
+    await datasette.invoke_startup()
+    return datasette
+
+
+def make_datasette(built_db):
+    """Datasette in process with the real metadata.yml, plugins and production settings."""
     from datasette.app import Datasette
     from datasette.utils import parse_metadata
 
-    datasette = Datasette(
+    return Datasette(
         immutables=[str(built_db)],
         metadata=parse_metadata((ROOT / "metadata.yml").read_text(encoding="utf-8")),
         settings=production_settings(),
         static_mounts=[("docs", str(ROOT / "docs"))],
         plugins_dir=str(PLUGINS),
     )
-    await datasette.invoke_startup()
-    return datasette
+
+
+@pytest.fixture(scope="module")
+def ds_rows(built_db):
+    """Run a canned query through Datasette (synchronously): ds_rows(name, params) -> list of row dicts."""
+    import asyncio
+    from urllib.parse import urlencode
+
+    datasette = make_datasette(built_db)
+    asyncio.run(datasette.invoke_startup())
+
+    async def fetch(name, params):
+        response = await datasette.client.get(f"/civcas/{name}.json?" + urlencode({**params, "_shape": "array"}))
+        assert response.status_code == 200, response.text[:500]
+        return response.json()
+
+    return lambda name, params: asyncio.run(fetch(name, params))
 
 
 # --- a real server, started exactly as in production -----------------------------------------------

@@ -886,3 +886,17 @@ def test_good_build_is_idempotent_and_replaces_the_database(raw_copy, tmp_path):
     assert counts["incidents"] == len(RawFile(raw_copy, "incidents").rows())
     assert counts["figures"] == len(RawFile(raw_copy, "figures").rows())
     assert stray_files(tmp_path) == []
+
+
+def test_actor_parent_cycles_are_rejected(case):
+    """parent_id chains must end at an actor with no parent: a loop would leave top_id undefined."""
+    actors = case.file("actors")
+    first = actors.append({"actor_id": "test-cycle-a", "name": "A", "name_local": "", "actor_type": "person",
+                           "country": "", "parent_id": "test-cycle-b", "description": "Test.", "url": ""})
+    second = actors.append({"actor_id": "test-cycle-b", "name": "B", "name_local": "", "actor_type": "person",
+                            "country": "", "parent_id": "test-cycle-a", "description": "Test.", "url": ""})
+    case.rejects(
+        case.msg("actors", first, "parent_id",
+                 "parent chain loops back to this actor instead of reaching an actor with no parent ('test-cycle-b')"),
+        case.msg("actors", second, "parent_id",
+                 "parent chain loops back to this actor instead of reaching an actor with no parent ('test-cycle-a')"))

@@ -1,6 +1,7 @@
 """Shared fixtures: a real civcas.db built from raw/, and Datasette configured as in production."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -120,11 +121,18 @@ def server(served):
 def served(built_db, tmp_path_factory):
     """scripts/serve.sh on the built database, exactly as in production; yields (base URL, server pid).
     serve.sh execs datasette, so the pid is the server's own."""
+    with serving(built_db, tmp_path_factory.mktemp("server")) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def serving(db_path: Path, log_dir: Path):
+    """Run scripts/serve.sh on db_path until the block ends; yields (base URL, server pid)."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "serve.log"
+    log_path = log_dir / "serve.log"
     log = open(log_path, "w")
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
-    proc = subprocess.Popen(["bash", str(SERVE), str(built_db)], cwd=ROOT, env=env,
+    proc = subprocess.Popen(["bash", str(SERVE), str(db_path)], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -150,3 +158,67 @@ def served(built_db, tmp_path_factory):
             proc.kill()
             proc.wait()
         log.close()
+
+
+# --- a real browser ----------------------------------------------------------------------------------
+
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def unavailable(reason: str):
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: browser tests must run in CI)", pytrace=False)
+    pytest.skip(reason)
+
+
+def chromium_path() -> str | None:
+    if Path("/usr/bin/chromium").exists():
+        return "/usr/bin/chromium"
+    return shutil.which("chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Module scope, not session: Playwright's sync API keeps an event loop running in this thread,
+    # which would break the pytest-asyncio tests collected after this file.
+    executable = chromium_path()
+    if not executable:
+        unavailable("Chromium is not installed (/usr/bin/chromium, or chromium on PATH)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the playwright Python package is not installed")
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=LAUNCH_ARGS)
+    except Exception as error:  # a broken Chromium is a failure, not a skip
+        playwright.stop()
+        pytest.fail(f"could not launch {executable}: {error}", pytrace=False)
+    yield browser
+    browser.close()
+    playwright.stop()
+
+
+@contextlib.contextmanager
+def local_page(browser, server: str):
+    """A fresh page that records JavaScript errors, dialogs and CSP violations and never leaves the local server."""
+    context = browser.new_context(viewport={"width": 1200, "height": 1000})
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server)
+                  else route.abort())
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.js_errors, page.dialogs, page.csp_violations = [], [], []
+    page.on("pageerror", lambda error: page.js_errors.append(str(error)))
+
+    def on_dialog(dialog):
+        page.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("console", lambda msg: page.csp_violations.append(msg.text)
+            if "Content Security Policy" in msg.text else None)
+    try:
+        yield page
+    finally:
+        context.close()

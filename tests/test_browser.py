@@ -15,13 +15,11 @@ from urllib.parse import urlencode
 import pytest
 from datasette.utils import parse_metadata
 
-from conftest import ROOT
+from conftest import ROOT, local_page
 
 pytestmark = pytest.mark.browser
 
 DB = "civcas"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOT = ROOT / "docs" / "map.png"
 METADATA = parse_metadata((ROOT / "metadata.yml").read_text(encoding="utf-8"))
 MAP_CONFIG = METADATA["plugins"]["civcas-map"]
@@ -35,18 +33,6 @@ MARKER_TOTAL_JS = """() => {
     (el) => { clustered += parseInt(el.textContent.trim(), 10) || 0; });
   return loose + clustered;
 }"""
-
-
-def unavailable(reason: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: browser tests must run in CI)", pytrace=False)
-    pytest.skip(reason)
-
-
-def chromium_path() -> str | None:
-    if Path("/usr/bin/chromium").exists():
-        return "/usr/bin/chromium"
-    return shutil.which("chromium")
 
 
 # --- direct SQL -----------------------------------------------------------------------------
@@ -73,40 +59,11 @@ def heisha(built_db) -> dict:
 # --- fixtures -------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser():
-    # Module scope, not session: Playwright's sync API keeps an event loop running in this thread,
-    # which would break the pytest-asyncio tests collected after this file.
-    executable = chromium_path()
-    if not executable:
-        unavailable("Chromium is not installed (/usr/bin/chromium, or chromium on PATH)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("the playwright Python package is not installed")
-    playwright = sync_playwright().start()
-    try:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=LAUNCH_ARGS)
-    except Exception as error:  # a broken Chromium is a failure, not a skip
-        playwright.stop()
-        pytest.fail(f"could not launch {executable}: {error}", pytrace=False)
-    yield browser
-    browser.close()
-    playwright.stop()
-
-
 @pytest.fixture
 def page(browser, server):
     """A fresh page that records JavaScript errors and never leaves the local server."""
-    context = browser.new_context(viewport={"width": 1200, "height": 1000})
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server)
-                  else route.abort())
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.js_errors = []
-    page.on("pageerror", lambda error: page.js_errors.append(str(error)))
-    yield page
-    context.close()
+    with local_page(browser, server) as p:
+        yield p
 
 
 # --- helpers --------------------------------------------------------------------------------

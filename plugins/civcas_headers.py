@@ -1,0 +1,80 @@
+"""Security headers on every response.
+
+Datasette 0.65.5 sends no Content-Security-Policy and no X-Content-Type-Options. This plugin adds them to
+every HTTP response (pages, JSON, CSV, static files, errors):
+
+* ``Content-Security-Policy``: scripts, styles, fonts and data requests from this site only; images from
+  this site, ``data:`` URLs (Leaflet's icons) and the OpenStreetMap tile server the map uses; no plugins
+  (``object-src 'none'``); forms post only here; no framing by other sites (``frame-ancestors 'none'``);
+  ``base-uri 'self'`` so injected markup cannot re-point relative URLs.
+  Datasette's pages carry inline ``<script>`` blocks (facet toggles, datasette-cluster-map's settings,
+  datasette-leaflet's file URLs, plugins/civcas_map.py) and inline styles, whose text changes with column
+  names and plugin versions, so ``'unsafe-inline'`` is allowed for scripts and styles. Everything a
+  curator types is escaped by the templates (tests/test_security.py checks it in a real browser); the
+  policy is the second line, blocking script and data from any other origin.
+* ``X-Content-Type-Options: nosniff``: a CSV or JSON response is never run as script or rendered as HTML.
+* ``X-Frame-Options: DENY``: ``frame-ancestors`` for browsers that predate CSP 2.
+
+The tile server comes from metadata.yml (``plugins: datasette-cluster-map: tile_layer``), so the policy
+follows it; ``Referrer-Policy`` is set by datasette-referrer-policy.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from datasette import hookimpl
+
+DEFAULT_TILES = "https://*.tile.openstreetmap.org"
+
+
+def tile_origins(datasette) -> list[str]:
+    config = datasette.plugin_config("datasette-cluster-map") or {}
+    layer = config.get("tile_layer")
+    if not layer:
+        return [DEFAULT_TILES]
+    parts = urlsplit(layer.replace("{s}", "*"))
+    return [f"{parts.scheme}://{parts.netloc}"]
+
+
+def policy(datasette) -> str:
+    images = " ".join(["'self'", "data:", *tile_origins(datasette)])
+    return "; ".join([
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline'",
+        "style-src 'self' 'unsafe-inline'",
+        f"img-src {images}",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+
+def security_headers(datasette) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-security-policy", policy(datasette).encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+    ]
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    def wrap(app):
+        async def with_headers(scope, receive, send):
+            if scope.get("type") != "http":
+                return await app(scope, receive, send)
+            extra = security_headers(datasette)
+            names = {name for name, _ in extra}
+
+            async def send_with_headers(message):
+                if message["type"] == "http.response.start":
+                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                    message = {**message, "headers": headers + extra}
+                await send(message)
+
+            await app(scope, receive, send_with_headers)
+        return with_headers
+    return wrap

@@ -35,4 +35,4 @@ bench: install
 	$(PY) -m bench.run
 
 clean:
-	rm -f civcas.db inspect-data.json
+	rm -rf civcas.db inspect-data.json .serving-*

@@ -20,6 +20,7 @@ from pathlib import Path
 import sqlite_utils
 
 from .checks import check_all
+from .checksum import combined, data_checksums
 from .derive import derive_all
 from .load import LoadedTable, load_table
 from .schema import ALL_TABLES, CODES, DATA_DICTIONARY, SCHEMA_VERSION, TABLES, BUILD_INFO, Table
@@ -102,14 +103,40 @@ def source_commit(raw_dir: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def built_at() -> str:
+    # SOURCE_DATE_EPOCH (reproducible-builds.org) fixes the time, so two builds of the same raw files give
+    # the same file byte for byte.
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc) if epoch else dt.datetime.now(dt.timezone.utc)
+    return when.isoformat(timespec="seconds")
+
+
 def write_build_info(db: sqlite_utils.Database, raw_dir: Path) -> dict[str, int]:
     counts = {t.name: db[t.name].count for t in ALL_TABLES if t is not BUILD_INFO}
+    tables = data_checksums(db.conn)
     db[BUILD_INFO.name].insert({
-        "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "schema_version": SCHEMA_VERSION, "source_commit": source_commit(raw_dir),
-        "raw_sha256": raw_digest(raw_dir), "row_counts": json.dumps(counts),
+        "built_at": built_at(), "schema_version": SCHEMA_VERSION, "source_commit": source_commit(raw_dir),
+        "raw_sha256": raw_digest(raw_dir), "data_sha256": combined(tables),
+        "table_sha256": json.dumps(tables, sort_keys=True), "row_counts": json.dumps(counts),
     })
     return counts
+
+
+def remove_stale_builds(workdir: Path, stem: str) -> None:
+    """Delete temporary files of builds that were killed: their pid, in the name, is no longer running."""
+    for path in workdir.glob(f".{stem}-*.building"):
+        try:
+            pid = int(path.name[len(stem) + 2:].split("-", 1)[0])
+        except ValueError:
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except PermissionError:
+            pass  # another user's live process
 
 
 def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only: bool = False,
@@ -122,7 +149,8 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
     database_name = database_name or db_path.stem
     workdir = Path(tempfile.gettempdir()) if check_only else db_path.resolve().parent
     workdir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{db_path.stem}-", suffix=".building", dir=workdir)
+    remove_stale_builds(workdir, db_path.stem)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{db_path.stem}-{os.getpid()}-", suffix=".building", dir=workdir)
     os.close(fd)
     tmp = Path(tmp_name)
     conn = None

@@ -478,10 +478,15 @@ BUILD_INFO = Table(
     pk="built_at",
     curated=False,
     columns=(
-        _c("built_at", "text", "When the database was built (UTC, ISO 8601).", required=True),
+        _c("built_at", "text", "When the database was built (UTC, ISO 8601); SOURCE_DATE_EPOCH, when set, fixes it for a "
+           "reproducible build.", required=True),
         _c("schema_version", "text", "Version of the civcas schema (civcas/schema.py).", required=True),
         _c("source_commit", "text", "Git commit of the repository the raw files came from.", null_means="not built from a git checkout"),
         _c("raw_sha256", "text", "SHA-256 over the raw CSV files, in load order.", required=True),
+        _c("data_sha256", "text", "SHA-256 over the checksums of every other table: two builds of the same raw files give the "
+           "same value, and `python -m civcas.checksum civcas.db` recomputes it from the file.", required=True),
+        _c("table_sha256", "text", "JSON object: table name -> SHA-256 of its rows in primary-key order (see civcas/checksum.py).",
+           required=True),
         _c("row_counts", "text", "JSON object: table name -> number of rows.", required=True),
     ),
 )

@@ -5,7 +5,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DB="${1:-civcas.db}"
-INSPECT="$(dirname "$DB")/inspect-data.json"
+# Serve a snapshot: a hard link to the file as it is now, in a folder named after this process (exec keeps
+# the pid). build.py replaces civcas.db by renaming a new file over it; the snapshot keeps the old file, so a
+# running site never mixes old counts (immutable mode caches them) with new rows, or reads a file being
+# replaced. A restart serves the new build. Snapshots of servers no longer running are removed here.
+DIR="$(cd "$(dirname "$DB")" && pwd)"
+for old in "$DIR"/.serving-*; do
+  [ -d "$old" ] || continue
+  pid="${old##*.serving-}"
+  if ! kill -0 "$pid" 2>/dev/null; then rm -rf "$old"; fi
+done
+SNAPSHOT_DIR="$DIR/.serving-$$"
+mkdir -p "$SNAPSHOT_DIR"
+ln -f "$DB" "$SNAPSHOT_DIR/$(basename "$DB")" 2>/dev/null || cp "$DB" "$SNAPSHOT_DIR/$(basename "$DB")"
+DB="$SNAPSHOT_DIR/$(basename "$DB")"
+INSPECT="$SNAPSHOT_DIR/inspect-data.json"
 DATASETTE="${DATASETTE:-.venv/bin/datasette}"
 # A ceiling on the whole process's memory (virtual, in MB; 0 = none): plugins/civcas_limits.py bounds
 # each request, this bounds everything else. Cloud Run and Fly set the same ceiling with --memory / VM size.

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8001
 
-.PHONY: install build check metadata serve test bench clean
+.PHONY: install build check metadata serve test test-long bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ serve: civcas.db
 
 test: install
 	$(PY) -m pytest
+
+# The property-based and fuzz tests with many more examples (minutes, not seconds).
+test-long: install
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest tests/test_properties.py tests/test_fuzz.py
 
 bench: install
 	$(PY) -m bench.run

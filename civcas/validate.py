@@ -194,7 +194,10 @@ def check_header(table: Table, header: list[str], shown_path: str, problems: lis
             problems.append(Problem(shown_path, 1, name, "is derived by the build from other tables; remove it from the raw file"))
             ok = False
         elif name not in expected:
-            problems.append(Problem(shown_path, 1, name or "(blank)", "unknown column"))
+            if not name or re.fullmatch(r"[^:\s]+", name):
+                problems.append(Problem(shown_path, 1, name or "(blank)", "unknown column"))
+            else:  # a name with a colon or whitespace would make the FILE:LINE: column: message line ambiguous
+                problems.append(Problem(shown_path, 1, "(header)", f"unknown column {shown(name)}"))
             ok = False
     if len(set(header)) != len(header):
         problems.append(Problem(shown_path, 1, "(header)", "a column name appears twice"))

@@ -119,28 +119,3 @@ def csv_errors_as_400(app):
 @hookimpl
 def asgi_wrapper(datasette):
     return csv_errors_as_400
-
-
-# --- Limits hit outside the query page -----------------------------------------------------------
-# Python 3.11 raises sqlite3.DataError for SQLITE_TOOBIG and MemoryError for SQLITE_NOMEM (the heap
-# limit). Datasette's query page turns any DatabaseError into a 400, but its table and row pages only
-# catch OperationalError, so `/civcas/figures?_where=zeroblob(2000000)` would be a 500. Its CSV renderer
-# lets the time limit's QueryInterrupted through as a 500 too. Render them as Datasette's own 400 error
-# page (HTML or JSON, as the request asked).
-@hookimpl
-def handle_exception(datasette, request, exception):
-    # Imported here: importing these at module level, before Datasette has registered its default
-    # plugins, would register datasette.handle_exception half-initialised (a circular import).
-    from datasette.database import QueryInterrupted
-    from datasette.handle_exception import handle_exception as datasette_error_page
-    from datasette.views.base import DatasetteError
-
-    if isinstance(exception, sqlite3.DataError):
-        message = f"Query refused: {exception}"
-    elif isinstance(exception, QueryInterrupted):
-        message = "SQL query took too long: the time limit is 2 seconds (sql_time_limit_ms)"
-    elif isinstance(exception, MemoryError):
-        message = "Query refused: it needs more memory than one request may use"
-    else:
-        return None
-    return datasette_error_page(datasette, request, DatasetteError(message, title="Query too large", status=400))

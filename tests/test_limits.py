@@ -137,3 +137,63 @@ def test_the_documented_deployment_sets_a_memory_ceiling():
     assert "ulimit -v" in serve
     readme = (PLUGINS.parent / "README.md").read_text()
     assert "--memory 1Gi" in readme
+
+
+@pytest.mark.parametrize("sql", [
+    "select load_extension('/usr/lib/x86_64-linux-gnu/libsqlite3.so.0')",
+    "select count(*) from figures a, figures b, figures c, figures d",
+    "select * from figures a, figures b, figures c order by random()",
+    "attach database ':memory:' as other",
+    "pragma writable_schema = 1",
+    "insert into actors (actor_id) values ('x')",
+])
+def test_extensions_writes_and_huge_joins_end_in_a_clean_4xx(server, server_pid, sql):
+    before = vm_rss_mb(server_pid)
+    for renderer in RENDERERS:
+        status, body = get(query_url(server, sql, renderer))
+        assert 400 <= status < 500, (sql, renderer, status, body[:300])
+        assert b"Traceback" not in body
+    assert vm_rss_mb(server_pid) - before < 150
+    assert get(f"{server}/civcas.json?sql=select+1")[0] == 200
+
+
+@pytest.fixture(scope="module")
+def big_site(tmp_path_factory):
+    """A generated database of 20,000 incidents and 60,000 figures, served as in production."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT, serving
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from bench.generate import Spec, generate
+
+    work = tmp_path_factory.mktemp("big")
+    generate(Spec(20_000), work / "raw")
+    result = subprocess.run([sys.executable, str(ROOT / "build.py"), "--raw", str(work / "raw"),
+                             "--db", str(work / "civcas.db")], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with serving(work / "civcas.db", work) as running:
+        yield running
+
+
+def stream(url: str) -> int:
+    total = 0
+    with urllib.request.urlopen(url, timeout=120) as r:
+        while chunk := r.read(1 << 16):
+            total += len(chunk)
+    return total
+
+
+def test_csv_stream_and_database_download_keep_memory_flat(big_site):
+    base, pid = big_site
+    get(f"{base}/civcas/figures.json?_size=1")  # warm up
+    before = vm_rss_mb(pid)
+    peak = before
+    size = stream(f"{base}/civcas/figures.csv?_stream=1&_size=max")
+    peak = max(peak, vm_rss_mb(pid))
+    assert size > 5_000_000  # the whole table came through
+    size = stream(f"{base}/civcas.db")
+    peak = max(peak, vm_rss_mb(pid))
+    assert size > 10_000_000
+    assert peak - before < 150, f"server memory grew {before:.0f} -> {peak:.0f} MB"

@@ -24,6 +24,7 @@ check: install
 
 metadata: install
 	$(PY) -m civcas.metadata
+	$(PY) -m civcas.datapackage
 
 serve: civcas.db
 	PORT=$(PORT) scripts/serve.sh civcas.db
@@ -37,6 +38,12 @@ test-long: install
 
 bench: install
 	$(PY) -m bench.run
+
+# A Docker build context in deploy/ (output, never committed): the pins of pyproject.toml and the command and
+# settings of scripts/serve.sh, read from those files (scripts/deploy_files.py).
+.PHONY: deploy-files
+deploy-files: civcas.db
+	$(PY) scripts/deploy_files.py --db civcas.db --out deploy
 
 clean:
 	rm -rf civcas.db inspect-data.json .serving-*

@@ -10,6 +10,7 @@ civcas/schema.py and civcas/views.py and are never typed into metadata.yml.
 from __future__ import annotations
 
 import argparse
+import html
 import sys
 from pathlib import Path
 
@@ -46,6 +47,18 @@ def table_metadata(table: Table) -> dict:
     return {"description": table.description, "columns": {c.name: column_text(c) for c in table.columns}}
 
 
+# Sections of docs/methodology.md a canned query may cite (anchors as /docs/methodology renders them).
+METHOD_SECTIONS = {
+    "which-incidents-we-record": "which incidents we record",
+    "units": "units: incidents, claims, aggregate figures",
+    "numbers": "numbers and derived ranges",
+    "sources-and-independence": "sources, claimants and independence",
+    "grading-incidentsgrading": "grading",
+    "dates-and-places": "dates and places",
+    "corrections-discrepancies": "corrections",
+}
+
+
 def build_metadata() -> dict:
     site = yaml.safe_load(SITE.read_text(encoding="utf-8"))
     db = site["databases"][DATABASE]
@@ -62,6 +75,16 @@ def build_metadata() -> dict:
     for entry in tables.values():
         for key in ("license", "license_url", "source", "source_url"):
             entry.setdefault(key, db[key])
+    # Canned queries: the same licence, source and "about" footer as table pages (Datasette shows a query's own
+    # metadata only), and a link to the methodology section each query depends on (`method:` in site.yml).
+    for name, query in db.get("queries", {}).items():
+        for key in ("license", "license_url", "source", "source_url", "about", "about_url"):
+            query.setdefault(key, db[key])
+        section = query.pop("method", None)
+        if section:
+            text = html.escape(query.pop("description", "")).strip()
+            query["description_html"] = (f"<p>{text}</p><p>Method: <a href=\"/docs/methodology#{section}\">"
+                                         f"{html.escape(METHOD_SECTIONS[section])}</a>.</p>")
     # Keep every table's block in a stable order: description and columns first.
     for name, entry in tables.items():
         tables[name] = {k: entry[k] for k in ("description", "columns")} | {

@@ -5,7 +5,8 @@ every HTTP response (pages, JSON, CSV, static files, errors):
 
 * ``Content-Security-Policy``: scripts, styles, fonts and data requests from this site only; images from
   this site, ``data:`` URLs (Leaflet's icons) and the OpenStreetMap tile server the map uses; no plugins
-  (``object-src 'none'``); forms post only here; no framing by other sites (``frame-ancestors 'none'``);
+  (``object-src 'none'``); forms post only here; framing only by the site itself (``frame-ancestors 'self'``:
+  the home page embeds a chart);
   ``base-uri 'self'`` so injected markup cannot re-point relative URLs.
   Datasette's pages carry inline ``<script>`` blocks (facet toggles, datasette-cluster-map's settings,
   datasette-leaflet's file URLs, plugins/civcas_map.py) and inline styles, whose text changes with column
@@ -13,7 +14,9 @@ every HTTP response (pages, JSON, CSV, static files, errors):
   curator types is escaped by the templates (tests/test_security.py checks it in a real browser); the
   policy is the second line, blocking script and data from any other origin.
 * ``X-Content-Type-Options: nosniff``: a CSV or JSON response is never run as script or rendered as HTML.
-* ``X-Frame-Options: DENY``: ``frame-ancestors`` for browsers that predate CSP 2.
+* ``X-Frame-Options: SAMEORIGIN``: ``frame-ancestors`` for browsers that predate CSP 2.
+* The chart pages (``/-/dashboards``) also get ``'unsafe-eval'``: Vega compiles chart expressions with
+  ``new Function``.
 
 The tile server comes from metadata.yml (``plugins: datasette-cluster-map: tile_layer``), so the policy
 follows it; ``Referrer-Policy`` is set by datasette-referrer-policy.
@@ -36,11 +39,17 @@ def tile_origins(datasette) -> list[str]:
     return [f"{parts.scheme}://{parts.netloc}"]
 
 
-def policy(datasette) -> str:
+# Vega (datasette-dashboards' charts) compiles its expressions with `new Function`: only the chart pages, whose
+# data comes from this site's own SQL, may evaluate strings as script.
+EVAL_PATHS = ("/-/dashboards",)
+
+
+def policy(datasette, path: str = "/") -> str:
     images = " ".join(["'self'", "data:", *tile_origins(datasette)])
+    scripts = "'self' 'unsafe-inline'" + (" 'unsafe-eval'" if path.startswith(EVAL_PATHS) else "")
     return "; ".join([
         "default-src 'self'",
-        "script-src 'self' 'unsafe-inline'",
+        f"script-src {scripts}",
         "style-src 'self' 'unsafe-inline'",
         f"img-src {images}",
         "font-src 'self'",
@@ -48,15 +57,15 @@ def policy(datasette) -> str:
         "object-src 'none'",
         "base-uri 'self'",
         "form-action 'self'",
-        "frame-ancestors 'none'",
+        "frame-ancestors 'self'",
     ])
 
 
-def security_headers(datasette) -> list[tuple[bytes, bytes]]:
+def security_headers(datasette, path: str = "/") -> list[tuple[bytes, bytes]]:
     return [
-        (b"content-security-policy", policy(datasette).encode()),
+        (b"content-security-policy", policy(datasette, path).encode()),
         (b"x-content-type-options", b"nosniff"),
-        (b"x-frame-options", b"DENY"),
+        (b"x-frame-options", b"SAMEORIGIN"),
     ]
 
 
@@ -66,7 +75,7 @@ def asgi_wrapper(datasette):
         async def with_headers(scope, receive, send):
             if scope.get("type") != "http":
                 return await app(scope, receive, send)
-            extra = security_headers(datasette)
+            extra = security_headers(datasette, scope.get("path", "/"))
             names = {name for name, _ in extra}
 
             async def send_with_headers(message):

@@ -31,6 +31,7 @@ exec "$DATASETTE" serve -i "$DB" \
   --inspect-file "$INSPECT" \
   --metadata metadata.yml \
   --plugins-dir plugins \
+  --template-dir templates \
   --static docs:docs \
   --host "${HOST:-127.0.0.1}" --port "${PORT:-8001}" \
   --setting sql_time_limit_ms 2000 \

@@ -82,6 +82,7 @@ def make_datasette(built_db):
         settings=production_settings(),
         static_mounts=[("docs", str(ROOT / "docs"))],
         plugins_dir=str(PLUGINS),
+        template_dir=str(ROOT / "templates"),
     )
 
 

@@ -1,0 +1,149 @@
+"""The reading layer in a real browser against scripts/serve.sh: incident pages, home page, charts, query pickers.
+
+For every incident in raw/, its page shows each current claim's claimant and number and links each source.
+Charts must draw their marks with no console error; the home page's map must show every geolocated incident.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import pytest
+
+from conftest import ROOT, local_page
+
+pytestmark = pytest.mark.browser
+DB = "civcas"
+SCREENSHOTS = ROOT / "docs"
+
+
+def rows(built_db, sql, params=()):
+    conn = sqlite3.connect(f"file:{built_db}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, params)]
+    finally:
+        conn.close()
+
+
+def number_shown(f) -> str:
+    value = f["value_min"] if f["value_min"] is not None else f["value_max"]
+    return f"{value:,}"
+
+
+def console_errors(page) -> list[str]:
+    # Map tiles cannot load offline (requests to other hosts are aborted): those are not errors of the site.
+    return [e for e in page.console_errors if "ERR_FAILED" not in e and "net::" not in e]
+
+
+@pytest.fixture
+def page(browser, server):
+    with local_page(browser, server) as p:
+        p.console_errors = []
+        p.on("console", lambda m: p.console_errors.append(m.text) if m.type == "error" else None)
+        yield p
+
+
+def test_every_incident_page_shows_every_current_claim_and_links_every_source(page, server, built_db):
+    incidents = rows(built_db, "select incident_id, title from incidents order by incident_id")
+    assert len(incidents) >= 40
+    for incident in incidents:
+        iid = incident["incident_id"]
+        response = page.goto(f"{server}/{DB}/incidents/{iid}")
+        assert response.status == 200, iid
+        assert page.title().startswith(incident["title"][:40])
+        assert page.locator("h1").first.inner_text().strip() == incident["title"]
+        for f in rows(built_db, """select f.figure_id, f.value_min, f.value_max, a.name from figures f
+                                   join actors a on a.actor_id = f.claimant
+                                   where f.incident_id = ? and f.superseded_by is null""", (iid,)):
+            row = page.locator(f"#figure-{f['figure_id']}")
+            assert row.count() == 1, (iid, f["figure_id"])
+            text = row.inner_text()
+            assert f["name"] in text and number_shown(f) in text, (iid, f["figure_id"], text[:200])
+        for s in rows(built_db, """select distinct s.url from sources s where s.url is not null and s.source_id in (
+                                       select source_id from figures where incident_id = :i
+                                       union select source_id from statements where incident_id = :i)""", {"i": iid}):
+            assert page.locator(f'a[href="{s["url"]}"]').count() >= 1, (iid, s["url"])
+        citation = page.locator("#citation").inner_text()
+        assert iid in citation and "data version" in citation and f"/{DB}/incidents/{iid}" in citation
+        assert page.dialogs == [] and page.js_errors == []
+
+
+def test_superseded_claims_are_greyed_with_what_replaced_them(page, server):
+    page.goto(f"{server}/{DB}/incidents/sy-2016-11-08-al-heisha")
+    first_toll = page.locator("#figure-afp-ar-heisha-sohr-first-toll")
+    assert "superseded" in first_toll.get_attribute("class")
+    assert first_toll.locator('a[href="#figure-afp-heisha-sohr-killed"]').count() == 1
+    assert page.locator("#correction-heisha-toll-contested").count() == 1
+    if os.environ.get("CIVCAS_SCREENSHOT") == "1":
+        page.screenshot(path=str(SCREENSHOTS / "incident.png"))
+
+
+def test_incident_page_has_its_small_map(page, server):
+    page.goto(f"{server}/{DB}/incidents/sy-2016-11-08-al-heisha")
+    page.wait_for_selector("#civcas-small-map[data-civcas-map=ready]")
+    assert page.locator("#civcas-small-map path.leaflet-interactive").count() == 1
+
+
+def test_home_page_leads_with_numbers_map_and_chart(page, server, built_db):
+    page.goto(f"{server}/")
+    numbers = page.locator(".civcas-numbers").inner_text()
+    count = rows(built_db, "select count(*) as n from incidents")[0]["n"]
+    assert f"{count}\nincidents" in numbers or f"{count} incidents" in numbers.replace("\n", " ")
+    assert "admits killing" in numbers
+    geolocated = rows(built_db, "select count(*) as n from incidents where latitude is not null")[0]["n"]
+    page.wait_for_selector(f"#civcas-home-map[data-civcas-points='{geolocated}']")
+    assert page.locator("#civcas-home-map path.civcas-point").count() == geolocated
+    frame = page.frame_locator("iframe.civcas-chart")
+    frame.locator(".vega-embed svg g.mark-line path").first.wait_for(timeout=15_000)
+    assert frame.locator(".vega-embed svg g.mark-line path").count() >= 2
+    assert console_errors(page) == [] and page.js_errors == []
+    if os.environ.get("CIVCAS_SCREENSHOT") == "1":
+        page.screenshot(path=str(SCREENSHOTS / "home.png"))
+
+
+def test_charts_draw_their_marks(page, server):
+    for perpetrator in ("us-led-coalition", "russian-armed-forces"):
+        page.goto(f"{server}/-/dashboards/civcas?perpetrator={perpetrator}")
+        page.wait_for_selector(".vega-embed svg g.mark-line path", timeout=15_000)
+        page.wait_for_selector(".vega-embed svg g.mark-rect path", timeout=15_000)
+        assert page.locator(".vega-embed svg g.mark-line path").count() >= 2
+        assert page.locator(".vega-embed svg g.mark-rect path").count() >= 10
+        assert console_errors(page) == [], console_errors(page)
+        assert page.js_errors == [] and page.csp_violations == []
+
+
+def test_query_pages_have_a_title_a_footer_and_pickers(page, server, built_db):
+    page.goto(f"{server}/{DB}/claims_for_incident")
+    assert page.title().startswith("Every claim for one incident")
+    assert "CC BY 4.0" in page.locator("footer").inner_text()
+    picker = page.locator("select[name=incident]")
+    assert picker.count() == 1
+    options = picker.locator("option").count()
+    assert options == rows(built_db, "select count(*) as n from incidents")[0]["n"] + 1
+    picker.select_option("sy-2016-11-08-al-heisha")
+    page.locator("form.sql input[type=submit]").click()
+    page.wait_for_load_state()
+    assert "incident=sy-2016-11-08-al-heisha" in page.url
+    assert page.locator('td.col-incident_id a[href="/civcas/incidents/sy-2016-11-08-al-heisha"]').count() > 0
+    # a free-text fallback still works without JavaScript: part of the title finds the incident
+    page.goto(f"{server}/{DB}/claims_for_incident.json?incident=heisha&_shape=array")
+    assert "sy-2016-11-08-al-heisha" in page.content()
+
+
+def test_docs_are_pages_in_the_site(page, server):
+    response = page.goto(f"{server}/docs/methodology")
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert "8–9 November" in page.content() and "الهيشة" in page.content()
+    for link in page.locator("article a[href^='/docs/']").all():
+        href = link.get_attribute("href").split("#")[0]
+        assert page.request.get(server + href).status == 200, href
+    assert page.locator("h2#which-incidents-we-record").count() == 1
+
+
+def test_search_ranks_incidents_first_and_links_them(page, server):
+    page.goto(f"{server}/{DB}/search_everything?q=Heisha")
+    first = page.locator("table.rows-and-columns tbody tr").first
+    assert "incident" in first.inner_text()
+    assert first.locator('a[href="/civcas/incidents/sy-2016-11-08-al-heisha"]').count() == 1
+    assert page.locator("th.col-rank").count() == 0

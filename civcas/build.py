@@ -111,12 +111,25 @@ def built_at() -> str:
     return when.isoformat(timespec="seconds")
 
 
+def source_repository(raw_dir: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(raw_dir), "remote", "get-url", "origin"], capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    url = out.stdout.strip() if out.returncode == 0 else ""
+    # Only a public address: never a local path or credentials embedded in the URL.
+    return url if url.startswith("https://") and "@" not in url else None
+
+
 def write_build_info(db: sqlite_utils.Database, raw_dir: Path) -> dict[str, int]:
     counts = {t.name: db[t.name].count for t in ALL_TABLES if t is not BUILD_INFO}
     tables = data_checksums(db.conn)
+    data_sha256 = combined(tables)
     db[BUILD_INFO.name].insert({
         "built_at": built_at(), "schema_version": SCHEMA_VERSION, "source_commit": source_commit(raw_dir),
-        "raw_sha256": raw_digest(raw_dir), "data_sha256": combined(tables),
+        "source_repository": source_repository(raw_dir), "data_version": data_sha256[:12],
+        "raw_sha256": raw_digest(raw_dir), "data_sha256": data_sha256,
         "table_sha256": json.dumps(tables, sort_keys=True), "row_counts": json.dumps(counts),
     })
     return counts

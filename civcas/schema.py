@@ -483,6 +483,10 @@ BUILD_INFO = Table(
         _c("schema_version", "text", "Version of the civcas schema (civcas/schema.py).", required=True),
         _c("source_commit", "text", "Git commit of the repository the raw files came from.", null_means="not built from a git checkout"),
         _c("raw_sha256", "text", "SHA-256 over the raw CSV files, in load order.", required=True),
+        _c("data_version", "text", "The data's version: the first 12 characters of data_sha256, so the same data always has the "
+           "same version and any change gives a new one. Cite it with the data.", required=True),
+        _c("source_repository", "text", "Address of the git repository the raw files came from (its `origin` remote).",
+           null_means="not built from a clone with an origin remote"),
         _c("data_sha256", "text", "SHA-256 over the checksums of every other table: two builds of the same raw files give the "
            "same value, and `python -m civcas.checksum civcas.db` recomputes it from the file.", required=True),
         _c("table_sha256", "text", "JSON object: table name -> SHA-256 of its rows in primary-key order (see civcas/checksum.py).",

@@ -108,7 +108,7 @@ async def build_info(datasette) -> dict:
         row = (await db.execute("select * from build_info")).first()
         cached = dict(row) if row else {}
         if cached:
-            cached["version"] = (cached.get("data_sha256") or "")[:12]
+            cached["version"] = cached.get("data_version") or (cached.get("data_sha256") or "")[:12]
             cached["built_on"] = (cached.get("built_at") or "")[:10]
             cached["counts"] = json.loads(cached.get("row_counts") or "{}")
         datasette._civcas_build_info = cached  # the database is immutable: read it once
@@ -120,7 +120,9 @@ def citation(info: dict, title: str, url: str, what: str) -> str:
     parts = [f"civcas ({info.get('built_on', '')[:4] or 'n.d.'}). {title}. {what}",
              f"civcas: civilian harm from air strikes, data version {info.get('version', 'unknown')} "
              f"(built {info.get('built_on', 'unknown')})", url]
-    if commit:
+    if info.get("source_repository") and commit:
+        parts.append(f"Repository: {info['source_repository']}, commit {commit}")
+    elif commit:
         parts.append(f"Built from the civcas repository at commit {commit}")
     return ". ".join(p.rstrip(".") for p in parts if p) + "."
 

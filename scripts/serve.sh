@@ -45,6 +45,6 @@ exec "$DATASETTE" serve -i "$DB" \
   --setting allow_csv_stream on \
   --setting max_csv_mb 100 \
   --setting default_cache_ttl 300 \
-  --setting truncate_cells_html 2048 \
+  --setting truncate_cells_html 300 \
   --setting trace_debug off \
   --setting template_debug off

@@ -73,7 +73,7 @@ def open_map(page, url: str, expected: int) -> None:
     page.goto(url)
     page.wait_for_selector(".leaflet-container")
     if expected:
-        page.wait_for_function(f"({MARKER_TOTAL_JS})() >= {expected}")
+        page.wait_for_function(f"() => ({MARKER_TOTAL_JS})() >= {expected}")
     else:
         page.wait_for_selector(".leaflet-container[data-civcas-map-view]")
     page.wait_for_timeout(300)  # let chunked clustering settle before counting

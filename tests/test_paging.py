@@ -53,12 +53,30 @@ def datasette(db, plugins: bool, metadata=None):
     return Datasette([str(db)], metadata=metadata or {}, plugins_dir=str(PLUGINS) if plugins else None)
 
 
+DATASETTE_ALONE = """
+import asyncio, sys
+from datasette.app import Datasette
+ds = Datasette([sys.argv[1]])  # no plugins: a fresh interpreter, since plugins register process-wide
+async def walk(path):
+    seen, url = [], path
+    while url:
+        data = (await ds.client.get(url)).json()
+        seen += [row[0] for row in data["rows"]]
+        url = data.get("next_url")
+        url = url.replace("http://localhost", "") if url else None
+    return seen
+for sort in ("_sort_desc=year", "_sort=civilians_killed_max", "_sort_desc=grading"):
+    rows = asyncio.run(walk("/civcas/incidents.json?_size=50&" + sort))
+    print(sort, len(rows), len(set(rows)))
+"""
+
+
 @pytest.mark.xfail(strict=True, reason="Datasette 0.65.5: first page of a sorted table has no primary-key tie-breaker")
 def test_datasette_alone_repeats_and_skips_rows(many):
-    ds = datasette(many, plugins=False)
-    for sort in ("_sort_desc=year", "_sort=civilians_killed_max", "_sort_desc=grading"):
-        rows = walk(ds, f"/civcas/incidents.json?_size=50&{sort}")
-        assert len(rows) == len(set(rows)) == INCIDENTS, sort
+    out = subprocess.run([sys.executable, "-c", DATASETTE_ALONE, str(many)], capture_output=True, text=True, check=True)
+    for line in out.stdout.splitlines():
+        sort, total, distinct = line.split()
+        assert int(total) == int(distinct) == INCIDENTS, line
 
 
 @pytest.mark.parametrize("direction", ["_sort", "_sort_desc"])

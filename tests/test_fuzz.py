@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import ROOT, production_settings
 
-settings.register_profile("fuzz-default", max_examples=int(os.environ.get("CIVCAS_FUZZ_EXAMPLES", "150")),
+settings.register_profile("fuzz-default", max_examples=int(os.environ.get("CIVCAS_FUZZ_EXAMPLES", "70")),
                           deadline=None, suppress_health_check=list(HealthCheck))
 settings.register_profile("fuzz-long", max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
 PROFILE = "fuzz-long" if os.environ.get("HYPOTHESIS_PROFILE") == "long" else "fuzz-default"

@@ -33,12 +33,17 @@ HUGE_SQL = [
     "select randomblob(900000) from figures a, figures b",
     "select zeroblob(900000), zeroblob(900000) from figures",
     "select json_group_array(randomblob(100000)) from figures a, figures b",
+    "with recursive r(s) as (select 'x' union all select s || s from r) select length(s) from r",
+]
+# These run into the 2 s time limit rather than a size limit: each renderer costs 2 s, so they are sent as JSON
+# and CSV (whose renderer once let the time-out through as a 500), not also as HTML.
+SLOW_SQL = [
     "select length(group_concat(randomblob(500000))) from figures a, figures b",
     "select count(*) from (select randomblob(500000) x from figures a, figures b order by x)",
     "with recursive r(i) as (select 1 union all select i + 1 from r) select count(*) from r",
-    "with recursive r(s) as (select 'x' union all select s || s from r) select length(s) from r",
 ]
 RENDERERS = ["json", "csv", "html"]
+CASES = [(sql, r) for sql in HUGE_SQL for r in RENDERERS] + [(sql, r) for sql in SLOW_SQL for r in ("json", "csv")]
 
 
 def vm_rss_mb(pid: int) -> float:
@@ -66,8 +71,7 @@ def server_pid(served):
     return served[1]
 
 
-@pytest.mark.parametrize("renderer", RENDERERS)
-@pytest.mark.parametrize("sql", HUGE_SQL)
+@pytest.mark.parametrize("sql, renderer", CASES)
 def test_huge_results_end_in_a_clean_4xx_with_memory_flat(server, server_pid, sql, renderer):
     before = vm_rss_mb(server_pid)
     status, body = get(query_url(server, sql, renderer))
@@ -149,7 +153,7 @@ def test_the_documented_deployment_sets_a_memory_ceiling():
 ])
 def test_extensions_writes_and_huge_joins_end_in_a_clean_4xx(server, server_pid, sql):
     before = vm_rss_mb(server_pid)
-    for renderer in RENDERERS:
+    for renderer in (RENDERERS if "figures a" not in sql else ["json"]):  # joins take the full 2 s time limit
         status, body = get(query_url(server, sql, renderer))
         assert 400 <= status < 500, (sql, renderer, status, body[:300])
         assert b"Traceback" not in body

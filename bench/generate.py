@@ -40,10 +40,10 @@ from dataclasses import asdict, dataclass
 from itertools import accumulate
 from pathlib import Path
 
-from civcas.schema import (ACTORS, AGGREGATE_KINDS, COUNTRIES, DATE_PRECISION_MAX_SPAN, DISCREPANCIES, FIGURES, INCIDENTS, OPEN_ENDED,
+from civcas.schema import (ACTORS, AGGREGATE_KINDS, CHANGES, COUNTRIES, DATE_PRECISION_MAX_SPAN, DISCREPANCIES, FIGURES, INCIDENTS, OPEN_ENDED,
                            PLACES, SOURCES, STATEMENTS, TABLES, Table)
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 AGGREGATE_KIND_NAMES = tuple(AGGREGATE_KINDS)
 DEFAULT_SEED = 20161111
 AGGREGATE_SHARE = 0.02
@@ -300,8 +300,9 @@ class Generator:
                      "geo_source_id": self.random_source() if geo and rng.random() < 0.7 else "",
                      "notes": self.text(1) if rng.random() < 0.3 else ""})
 
-    def incidents(self, wi: TableWriter, wf: TableWriter, ws: TableWriter, wd: TableWriter) -> None:
-        """Incidents with their figures, statements and discrepancies, written side by side."""
+    def incidents(self, wi: TableWriter, wf: TableWriter, ws: TableWriter, wd: TableWriter,
+                  wc: TableWriter) -> None:
+        """Incidents with their figures, statements, discrepancies and change-log rows, written side by side."""
         rng, spec = self.rng, self.spec
         n = spec.incidents
         # Figures per incident: at least one each, the rest spread at random (mean = figures_per_incident).
@@ -336,6 +337,14 @@ class Generator:
                       "grading_reason": self.text(1) if rng.random() < 0.3 else "",
                       "summary": f"{self.text(2)} The strike hit {place} in {admin1} governorate. {self.text(1)}",
                       "notes": self.text(1) if rng.random() < 0.2 else ""})
+            published = end + dt.timedelta(days=rng.randint(1, 400))
+            wc.write({"change_id": f"c{wc.rows}-{i}", "changed_on": published.isoformat(), "table_name": "incidents",
+                      "row_id": incident_id, "action": "added", "replaced_by": "", "summary": self.text(1),
+                      "source_id": ""})
+            if rng.random() < 0.1:
+                wc.write({"change_id": f"c{wc.rows}-{i}", "changed_on": (published + dt.timedelta(days=30)).isoformat(),
+                          "table_name": "incidents", "row_id": incident_id, "action": "changed", "replaced_by": "",
+                          "summary": self.text(1), "source_id": self.random_source()})
             first_figure = self.incident_figures(wf, incident_id, counts[i])
             if rng.random() < 0.5:
                 ws.write({"statement_id": f"st{ws.rows}-{incident_id[:20].strip('-')}",
@@ -414,7 +423,7 @@ class Generator:
 
 
 def generate(spec: Spec, out: Path) -> dict:
-    """Write the eight raw CSV files into `out` (created). Returns row counts and timing."""
+    """Write the raw CSV files into `out` (created). Returns row counts and timing."""
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     gen = Generator(spec)
@@ -425,7 +434,7 @@ def generate(spec: Spec, out: Path) -> dict:
         gen.sources(writers[SOURCES.name])
         gen.places(writers[PLACES.name])
         gen.incidents(writers[INCIDENTS.name], writers[FIGURES.name], writers[STATEMENTS.name],
-                      writers[DISCREPANCIES.name])
+                      writers[DISCREPANCIES.name], writers[CHANGES.name])
     finally:
         for w in writers.values():
             w.close()

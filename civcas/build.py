@@ -21,6 +21,7 @@ import sqlite_utils
 
 from .checks import check_all
 from .checksum import combined, data_checksums
+from .release import current_release
 from .derive import derive_all
 from .load import LoadedTable, load_table
 from .schema import ALL_TABLES, CODES, DATA_DICTIONARY, SCHEMA_VERSION, TABLES, BUILD_INFO, Table
@@ -128,7 +129,7 @@ def write_build_info(db: sqlite_utils.Database, raw_dir: Path) -> dict[str, int]
     data_sha256 = combined(tables)
     db[BUILD_INFO.name].insert({
         "built_at": built_at(), "schema_version": SCHEMA_VERSION, "source_commit": source_commit(raw_dir),
-        "source_repository": source_repository(raw_dir), "data_version": data_sha256[:12],
+        "source_repository": source_repository(raw_dir), "release": current_release(), "data_version": data_sha256[:12],
         "raw_sha256": raw_digest(raw_dir), "data_sha256": data_sha256,
         "table_sha256": json.dumps(tables, sort_keys=True), "row_counts": json.dumps(counts),
     })

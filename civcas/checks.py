@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 
 from .load import LoadedTable
-from .schema import BREAKDOWNS
+from .schema import BREAKDOWNS, BY_NAME, CHANGED_TABLES
 from .validate import Problem, shown
 
 # Rows compared by the breakdown rule must agree on all of these.
@@ -92,9 +92,43 @@ def check_parent_cycles(conn: sqlite3.Connection, actors: LoadedTable) -> list[P
             for rowid, parent in rows]
 
 
+def check_changes(conn: sqlite3.Connection, loaded: dict[str, LoadedTable]) -> list[Problem]:
+    """The change log and the tables agree: added and changed rows exist, withdrawn ids are never reused,
+    a merged row names an existing replacement, and every incident says when it was added."""
+    changes, problems = loaded["changes"], []
+    for table in CHANGED_TABLES:
+        if not loaded[table].complete:
+            continue
+        pk = BY_NAME[table].pk
+        live = f'(SELECT 1 FROM "{table}" t WHERE t."{pk}" = c.row_id)'
+        for rowid, row_id, action in conn.execute(
+                f"SELECT c.rowid, c.row_id, c.action FROM changes c WHERE c.table_name = ? AND "
+                f"((c.action IN ('added', 'changed') AND NOT EXISTS {live}) OR "
+                f"(c.action IN ('removed', 'merged') AND EXISTS {live}))", (table,)):
+            if row_id in loaded[table].rejected:
+                continue  # the row it names was reported already
+            message = (f"no {table} row has {pk} {row_id!r}" if action in ("added", "changed")
+                       else f"{row_id!r} is {action}: its id may not be used again in {table}")
+            problems.append(Problem(changes.path, changes.line_of(rowid), "row_id", message))
+        for rowid, target in conn.execute(
+                f'SELECT c.rowid, c.replaced_by FROM changes c WHERE c.table_name = ? AND c.action = \'merged\' '
+                f'AND NOT EXISTS (SELECT 1 FROM "{table}" t WHERE t."{pk}" = c.replaced_by)', (table,)):
+            problems.append(Problem(changes.path, changes.line_of(rowid), "replaced_by",
+                                    f"no {table} row has {pk} {target!r} to replace it"))
+    if loaded["incidents"].complete and changes.complete:
+        incidents = loaded["incidents"]
+        for rowid, incident_id in conn.execute(
+                "SELECT i.rowid, i.incident_id FROM incidents i WHERE NOT EXISTS (SELECT 1 FROM changes c "
+                "WHERE c.table_name = 'incidents' AND c.row_id = i.incident_id AND c.action = 'added')"):
+            problems.append(Problem(incidents.path, incidents.line_of(rowid), "incident_id",
+                                    f"no 'added' row in changes.csv says when {incident_id!r} was published"))
+    return problems
+
+
 def check_all(conn: sqlite3.Connection, loaded: dict[str, LoadedTable]) -> list[Problem]:
     return (check_references(conn, loaded)
             + check_breakdowns(conn, loaded["figures"])
             + check_supersessions(conn, loaded["figures"])
             + check_parent_cycles(conn, loaded["actors"])
-            + check_country_bounds(conn, loaded["places"]))
+            + check_country_bounds(conn, loaded["places"])
+            + check_changes(conn, loaded))

@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from .metadata import SITE, column_text
+from .release import current_release
 from .schema import SCHEMA_VERSION, TABLES, Column, Table
 from .validate import COUNTRY, LANGUAGE, SLUG
 
@@ -126,10 +127,8 @@ def build_datapackage() -> dict:
         "name": "civcas",
         "title": site["title"],
         "description": DESCRIPTION,
-        # The schema's version for now. When releases of the data are numbered (e.g. a release tag, or the date
-        # recorded in build_info.built_at), that data version goes here, with the schema version kept in the
-        # description or a custom property.
-        "version": SCHEMA_VERSION,
+        # The data's release, as numbered in CHANGELOG.md (build_info.release in the database).
+        "version": current_release() or SCHEMA_VERSION,
         "keywords": ["civilian harm", "air strikes", "casualties", "Iraq", "Syria", "conflict data"],
         "licenses": [{"name": "CC-BY-4.0", "title": "Creative Commons Attribution 4.0",
                       "path": site["license_url"]}],

@@ -109,6 +109,29 @@ def derive_actor_tops(conn: sqlite3.Connection) -> None:
         UPDATE actors SET top_id = chain.top_id FROM chain WHERE chain.actor_id = actors.actor_id""")
 
 
+def derive_geometry(conn: sqlite3.Connection) -> None:
+    conn.execute("""
+        UPDATE incidents SET geometry = json_object('type', 'Point', 'coordinates', json_array(longitude, latitude))
+        WHERE latitude IS NOT NULL AND longitude IS NOT NULL""")
+
+
+def derive_history(conn: sqlite3.Connection) -> None:
+    # first_published: the 'added' change (required by checks.check_changes); last_modified: the latest change
+    # to the incident itself or to one of its figures or statements.
+    conn.execute("""
+        WITH touched AS (
+            SELECT row_id AS incident_id, changed_on FROM changes WHERE table_name = 'incidents'
+            UNION ALL SELECT f.incident_id, c.changed_on FROM changes c JOIN figures f
+                ON c.table_name = 'figures' AND f.figure_id = c.row_id WHERE f.incident_id IS NOT NULL
+            UNION ALL SELECT s.incident_id, c.changed_on FROM changes c JOIN statements s
+                ON c.table_name = 'statements' AND s.statement_id = c.row_id WHERE s.incident_id IS NOT NULL),
+        dates AS (SELECT incident_id, max(changed_on) AS last FROM touched GROUP BY incident_id),
+        added AS (SELECT row_id AS incident_id, min(changed_on) AS first FROM changes
+                  WHERE table_name = 'incidents' AND action = 'added' GROUP BY row_id)
+        UPDATE incidents SET first_published = a.first, last_modified = d.last
+        FROM added a JOIN dates d USING (incident_id) WHERE a.incident_id = incidents.incident_id""")
+
+
 def derive_all(conn: sqlite3.Connection, database: str) -> None:
     derive_actor_tops(conn)
     derive_place_columns(conn)
@@ -117,6 +140,8 @@ def derive_all(conn: sqlite3.Connection, database: str) -> None:
     derive_counts(conn)
     derive_figure_provisional(conn)
     derive_corrections(conn)
+    derive_geometry(conn)
+    derive_history(conn)
     derive_popup(conn, database)
 
 

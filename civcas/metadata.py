@@ -56,6 +56,7 @@ METHOD_SECTIONS = {
     "grading-incidentsgrading": "grading",
     "dates-and-places": "dates and places",
     "corrections-discrepancies": "corrections",
+    "changes-and-releases": "changes and releases",
 }
 
 

@@ -232,6 +232,14 @@ def _c(*args, **kwargs) -> Column:
     return Column(*args, **kwargs)
 
 
+CHANGE_ACTIONS = {
+    "added": "The row was added.",
+    "changed": "The row was corrected or updated (what and why in `summary`).",
+    "removed": "The row was withdrawn; its id is never reused (a tombstone).",
+    "merged": "The row was merged into another (`replaced_by`); its id is never reused (a tombstone).",
+}
+CHANGED_TABLES = ("incidents", "figures", "statements", "sources", "places", "actors", "discrepancies")
+
 # --- Tables -----------------------------------------------------------------
 
 COUNTRIES = Table(
@@ -380,6 +388,12 @@ INCIDENTS = Table(
         _c("provisional", "flag", "1 when the casualty figures rest on fewer than two independent claimants (Iraq Body Count's rule).",
            derived="figures"),
         _c("popup", "text", "JSON for the map popup (title, dates, killed range, link).", derived="incidents"),
+        _c("geometry", "text", "GeoJSON point of the place (longitude, latitude), for GeoJSON downloads "
+           "(/civcas/incidents.geojson).", derived="incidents.latitude, incidents.longitude", null_means="not geolocated"),
+        _c("first_published", "date", "When civcas first published the incident (its 'added' row in `changes`).",
+           derived="changes"),
+        _c("last_modified", "date", "The last change to the incident or to its figures and statements, from `changes`.",
+           derived="changes"),
     ),
 )
 
@@ -466,8 +480,31 @@ DISCREPANCIES = Table(
     ),
 )
 
+CHANGES = Table(
+    name="changes",
+    description="The data's own history, kept by the curators: every incident added, every correction and update, and "
+                "a tombstone for every row withdrawn or merged (its id is never reused).",
+    pk="change_id",
+    indexes=(("table_name", "row_id"), ("changed_on",), ("action",)),
+    fts=("summary",),
+    columns=(
+        _c("change_id", "id", "Stable identifier of the change.", required=True),
+        _c("changed_on", "date", "When the change was published.", required=True),
+        _c("table_name", "text", "The table of the row that changed.", required=True,
+           values={t: f"a row of `{t}`" for t in CHANGED_TABLES}),
+        _c("row_id", "id", "The id of the row that changed. For 'added' and 'changed' the row must exist; for "
+           "'removed' and 'merged' it must not (the id is retired).", required=True),
+        _c("action", "text", "What happened to the row.", required=True, values=CHANGE_ACTIONS),
+        _c("replaced_by", "id", "For 'merged': the row of the same table that replaces it (it must exist).",
+           null_means="not merged"),
+        _c("summary", "text", "What changed and why, in a sentence.", required=True),
+        _c("source_id", "id", "The source that prompted the change.", references="sources.source_id",
+           null_means="no single source (e.g. a new incident, sourced row by row)"),
+    ),
+)
+
 # Load order: every table after the tables it references.
-TABLES = (COUNTRIES, ACTORS, SOURCES, PLACES, INCIDENTS, FIGURES, STATEMENTS, DISCREPANCIES)
+TABLES = (COUNTRIES, ACTORS, SOURCES, PLACES, INCIDENTS, FIGURES, STATEMENTS, DISCREPANCIES, CHANGES)
 BY_NAME = {t.name: t for t in TABLES}
 
 # --- Tables the build writes about itself ----------------------------------------
@@ -483,6 +520,8 @@ BUILD_INFO = Table(
         _c("schema_version", "text", "Version of the civcas schema (civcas/schema.py).", required=True),
         _c("source_commit", "text", "Git commit of the repository the raw files came from.", null_means="not built from a git checkout"),
         _c("raw_sha256", "text", "SHA-256 over the raw CSV files, in load order.", required=True),
+        _c("release", "text", "The release of the data, as numbered in CHANGELOG.md (its latest heading).",
+           null_means="no CHANGELOG.md release"),
         _c("data_version", "text", "The data's version: the first 12 characters of data_sha256, so the same data always has the "
            "same version and any change gives a new one. Cite it with the data.", required=True),
         _c("source_repository", "text", "Address of the git repository the raw files came from (its `origin` remote).",

@@ -271,7 +271,15 @@ def _ordered(row: dict, first: str, second: str, fail) -> None:
         fail(second, f"is before {first} {row[first]}", row[second])
 
 
+def _row_rules_changes(row: dict, fail) -> None:
+    if row["action"] == "merged" and row["replaced_by"] is None:
+        fail("replaced_by", "required when action is 'merged'", row["replaced_by"])
+    elif row["action"] != "merged" and row["replaced_by"] is not None:
+        fail("replaced_by", "must be empty unless action is 'merged'", row["replaced_by"])
+
+
 ROW_RULES = {
+    "changes": _row_rules_changes,
     "figures": _row_rules_figures,
     "incidents": _row_rules_incidents,
     "places": _row_rules_places,

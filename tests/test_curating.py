@@ -84,7 +84,7 @@ def doc_text() -> str:
 
 def test_the_example_workbook_has_every_raw_column_in_order(doc_text):
     found = sheets(doc_text)
-    assert list(found) == ["countries", "actors", "sources", "places", "incidents", "figures"]
+    assert list(found) == ["countries", "actors", "sources", "places", "incidents", "figures", "changes"]
     for name, (columns, rows) in found.items():
         assert columns == [c.name for c in BY_NAME[name].raw_columns], name
         assert rows and all(len(row) == len(columns) for row in rows)

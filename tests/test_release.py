@@ -80,8 +80,9 @@ def test_build_info_names_its_inputs(tmp_path):
     assert build(RAW, db).returncode == 0
     row = info(db)
     digest = hashlib.sha256()
-    for name in ("countries", "actors", "sources", "places", "incidents", "figures", "statements", "discrepancies"):
-        digest.update((RAW / f"{name}.csv").read_bytes())
+    from civcas.schema import TABLES
+    for table in TABLES:
+        digest.update((RAW / f"{table.name}.csv").read_bytes())
     assert row["raw_sha256"] == digest.hexdigest()
     assert set(json.loads(row["table_sha256"])) >= {"incidents", "figures", "sources"}
 

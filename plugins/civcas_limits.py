@@ -77,7 +77,7 @@ def prepare_connection(conn):
     limit_connection(conn)
 
 
-# --- CSV errors ----------------------------------------------------------------------------------
+# --- CSV errors (and the optional byte-order mark) --------------------------------------------------
 # Datasette 0.65.5 answers a failed SQL query in CSV with "200 OK" and an empty body ("\r\n": a
 # header row with no columns), so a script downloading CSV cannot tell a refused query from an empty
 # result. Every successful query has at least one column, so a CSV whose whole body is that empty
@@ -91,6 +91,8 @@ def csv_errors_as_400(app):
         if scope.get("type") != "http" or not scope.get("path", "").endswith(".csv"):
             return await app(scope, receive, send)
         held = {}
+        # ?_bom=1: start the CSV with a UTF-8 byte-order mark, so that Excel opens Arabic text intact.
+        bom = b"_bom=1" in scope.get("query_string", b"").split(b"&")
 
         async def guarded_send(message):
             if message["type"] == "http.response.start" and message.get("status") == 200:
@@ -107,6 +109,10 @@ def csv_errors_as_400(app):
                     await send({"type": "http.response.body", "body": CSV_ERROR})
                     return
                 start, body = held.pop("start"), held.pop("body")
+                if bom:
+                    body = b"\xef\xbb\xbf" + body
+                    start = {**start, "headers": [(k, v) for k, v in start.get("headers", [])
+                                                  if k.lower() != b"content-length"]}
                 await send(start)
                 await send({"type": "http.response.body", "body": body, "more_body": message.get("more_body", False)})
                 return

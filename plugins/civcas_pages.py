@@ -209,8 +209,9 @@ async def home(datasette, request) -> dict:
         from incidents order by coalesce(civilians_killed_max, civilians_killed_min) desc limit 5""")]
     for r in deadliest:
         r["killed"] = range_text(r["civilians_killed_min"], r["civilians_killed_max"])
+    last_changed = (await db.execute("select max(changed_on) from changes")).single_value()
     url = datasette.absolute_url(request, "/")
-    return {"info": info, "latest": latest, "deadliest": deadliest,
+    return {"info": info, "latest": latest, "deadliest": deadliest, "last_changed": last_changed,
             "citation": citation(info, "civcas: civilian harm from air strikes", url, "Dataset")}
 
 

@@ -201,3 +201,13 @@ def test_csv_stream_and_database_download_keep_memory_flat(big_site):
     peak = max(peak, vm_rss_mb(pid))
     assert size > 10_000_000
     assert peak - before < 150, f"server memory grew {before:.0f} -> {peak:.0f} MB"
+
+
+def test_csv_can_start_with_a_byte_order_mark_for_excel(server):
+    status, body = get(f"{server}/civcas/places.csv?_bom=1&_size=max")
+    assert status == 200 and body.startswith(b"\xef\xbb\xbf" + b"place_id,")
+    assert "الهيشة".encode() in body
+    status, body = get(f"{server}/civcas/places.csv?_size=max")
+    assert status == 200 and body.startswith(b"place_id,")
+    status, body = get(f"{server}/civcas/places.csv?_bom=1&_stream=1")
+    assert status == 200 and body.startswith(b"\xef\xbb\xbf" + b"place_id,")

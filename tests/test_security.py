@@ -98,6 +98,8 @@ def pages_to_open(base: str) -> list[str]:
         f"{db}/disagreements",
         f"{db}/incidents_in_date_range?from=2016-11-01&to=2016-11-30",
         f"{db}?sql=" + quote(f"select title, summary from incidents where incident_id = '{INCIDENT}'"),
+        f"{base}/-/dashboards/civcas",  # chart legends show actor names
+        f"{db}/feed",
     ]
 
 
@@ -120,6 +122,16 @@ def test_markup_in_the_data_stays_text_on_every_page(browser, hostile_site):
             assert page.dialogs == [], url
             # ...and the payload is shown as the text it is
             assert "<script>" in page.content() or "&lt;script&gt;" in page.content() or "civcas-xss" in page.content(), url
+
+
+def test_markup_stays_text_in_the_feed(hostile_site):
+    import feedparser
+
+    with urllib.request.urlopen(f"{hostile_site}/civcas/feed.atom", timeout=30) as r:
+        feed = feedparser.parse(r.read())
+    assert not feed.bozo
+    heisha = [e for e in feed.entries if e.title.startswith("Al-Heisha")]
+    assert heisha and "<script>" in heisha[0].title  # the title is text: the markup survives as characters
 
 
 def test_markup_stays_text_in_the_map_popup(browser, hostile_site):

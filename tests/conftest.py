@@ -28,6 +28,18 @@ def run_build(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+def sql_rows(built_db, sql: str, params=()) -> list[dict]:
+    """Rows of a read-only query on the built database, as dicts."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{built_db}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, params)]
+    finally:
+        conn.close()
+
+
 def production_settings() -> dict[str, object]:
     """The --setting flags of scripts/serve.sh, the one place production settings live."""
     settings = {}

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from datasette.utils import parse_metadata
 
-from conftest import ROOT, local_page
+from conftest import ROOT, local_page, sql_rows
 
 pytestmark = pytest.mark.browser
 
@@ -36,15 +35,6 @@ MARKER_TOTAL_JS = """() => {
 
 
 # --- direct SQL -----------------------------------------------------------------------------
-
-
-def sql_rows(built_db, sql: str, params=()) -> list[dict]:
-    conn = sqlite3.connect(f"file:{built_db}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, params)]
-    finally:
-        conn.close()
 
 
 GEOLOCATED = "latitude between -90 and 90 and longitude between -180 and 180"

@@ -6,24 +6,14 @@ Charts must draw their marks with no console error; the home page's map must sho
 from __future__ import annotations
 
 import os
-import sqlite3
 
 import pytest
 
-from conftest import ROOT, local_page
+from conftest import ROOT, local_page, sql_rows as rows
 
 pytestmark = pytest.mark.browser
 DB = "civcas"
 SCREENSHOTS = ROOT / "docs"
-
-
-def rows(built_db, sql, params=()):
-    conn = sqlite3.connect(f"file:{built_db}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, params)]
-    finally:
-        conn.close()
 
 
 def number_shown(f) -> str:

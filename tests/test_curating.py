@@ -165,7 +165,8 @@ def test_the_documented_commands_add_the_example_incident(doc_text, tmp_path):
     scratch_tmp.mkdir()
     before = raw_digest()
     env = {**os.environ, "TMPDIR": str(scratch_tmp)}
-    env.pop("MAKEFLAGS", None)
+    for name in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES"):  # run as a curator would, not as a sub-make
+        env.pop(name, None)
     result = subprocess.run(["bash", "-c", "\n".join(script)], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=300)
     combined = result.stdout + result.stderr

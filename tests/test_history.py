@@ -98,6 +98,8 @@ def test_atom_feed_is_valid_and_lists_changes(ds_rows, built_db):
     assert any(t.startswith("Air strikes on al-Heisha") for t in titles)
     assert any(t.startswith("Correction:") for t in titles)
     assert all(e.id.startswith("tag:civcas,2026:change/") and e.updated and e.link for e in feed.entries)
+    release = conn.execute("select release, data_version from build_info").fetchone()
+    assert all(f"civcas release {release[0]}, data version {release[1]}" in e.summary for e in feed.entries)
 
 
 def test_geojson_is_valid_points_with_attributes(built_db):

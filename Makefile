@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-civcas.db: $(VENV)/.installed build.py civcas/*.py raw/*.csv
+civcas.db: $(VENV)/.installed build.py civcas/*.py raw/*.csv CHANGELOG.md
 	$(PY) build.py --raw raw --db civcas.db
 
 build: civcas.db

@@ -28,6 +28,20 @@ def run_build(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+def build_in_process(*args: str) -> subprocess.CompletedProcess:
+    """The same contract as run_build, in this interpreter: ~0.2 s faster a build, for the tests that build hundreds
+    of broken folders. An exception escapes as an error of the test instead of a traceback in stderr."""
+    import contextlib
+    import io
+
+    from civcas.build import main
+
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = main(list(args))
+    return subprocess.CompletedProcess(["build.py", *args], code, out.getvalue(), err.getvalue())
+
+
 def sql_rows(built_db, sql: str, params=()) -> list[dict]:
     """Rows of a read-only query on the built database, as dicts."""
     import sqlite3

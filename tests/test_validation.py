@@ -31,7 +31,7 @@ from typing import Callable
 import pytest
 
 from civcas import schema
-from conftest import ROOT, run_build
+from conftest import ROOT, build_in_process, run_build
 
 # --- Editing raw files precisely ---------------------------------------------------
 
@@ -178,7 +178,7 @@ class Case:
         """Rebuild over the good database; assert it fails as the contract says. Returns the problem lines."""
         raw_arg = raw_arg or str(self.raw)
         shown = raw_arg.rstrip("/")
-        result = run_build("--raw", raw_arg, "--db", str(self.db))
+        result = build_in_process("--raw", raw_arg, "--db", str(self.db))
         err = result.stderr
         assert result.returncode != 0, f"build accepted broken data:\n{err}"
         assert "Traceback" not in err, err
@@ -200,7 +200,7 @@ class Case:
         return problems
 
     def accepts(self) -> subprocess.CompletedProcess:
-        result = run_build("--raw", str(self.raw), "--db", str(self.db))
+        result = build_in_process("--raw", str(self.raw), "--db", str(self.db))
         assert result.returncode == 0, result.stderr
         assert "Traceback" not in result.stderr
         return result

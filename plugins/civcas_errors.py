@@ -22,7 +22,14 @@ import sqlite3
 import sys
 import traceback
 
+import datasette.handle_exception
 from datasette import hookimpl
+
+# Datasette's default error page prints every exception with `rich` when rich is importable (frictionless,
+# among others, installs it). For a 404 raised outside an `except` block (an unknown path such as
+# /civcas/actors/x/y) rich refuses ("Value for 'trace' required if not called in except: block") and the
+# request ends in a bare 500. A public server should not dump locals to its log for every 404 either.
+datasette.handle_exception.rich = None
 
 
 @hookimpl

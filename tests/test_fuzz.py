@@ -72,12 +72,23 @@ def surface(built_db):
 
 @st.composite
 def request_url(draw, surface):
-    kind = draw(st.sampled_from(["table", "table", "table", "row", "query", "query", "sql", "static", "home"]))
+    kind = draw(st.sampled_from(["table", "table", "table", "row", "query", "query", "sql", "static", "home", "site"]))
     params: list[tuple[str, str]] = []
     ext = draw(st.sampled_from(["", "", ".json", ".csv"]))
     if kind == "home":
         path = draw(st.sampled_from(["/", "/civcas", "/-/versions", "/-/metadata", "/-/plugins", "/-/settings",
                                      "/robots.txt", "/-/databases", "/civcas.db"]))
+        ext = ""
+    elif kind == "site":  # the pages and formats civcas adds: record JSON, docs, charts, feed, GeoJSON
+        incident = draw(st.one_of(st.sampled_from(surface["rows"].get("incidents") or ["x"]), TEXTS.map(quote)))
+        path = draw(st.sampled_from([
+            f"/civcas/incidents/{incident}/record.json", f"/docs/{draw(st.text(max_size=20)).replace('/', '')}",
+            "/-/dashboards/civcas", "/-/dashboards/civcas/admitted-vs-reported/embed",
+            "/-/dashboards/civcas/deaths-by-month", "/civcas/feed.atom", "/civcas/incidents_geojson.geojson",
+            "/civcas/incidents.geojson", "/civcas/figures.geojson", "/sitemap.xml", "/civcas/places.csv"]))
+        for name in draw(st.lists(st.sampled_from(["perpetrator", "_bom", "_size", "_nl", "_sort", "q", "_next"]),
+                                  max_size=3)):
+            params.append((name, draw(TEXTS)))
         ext = ""
     elif kind == "static":
         path = draw(st.sampled_from([
@@ -132,6 +143,8 @@ def request_url(draw, surface):
                 params.append((which, draw(TEXTS)))
     query = "&".join(f"{quote(k, safe='')}={draw(st.one_of(st.just(quote(v, safe='')), BYTES))}"
                      for k, v in params)
+    if kind == "site":
+        path = quote(path, safe="/-_.~")
     return path + (ext if kind in ("table", "row", "query", "sql") else "") + ("?" + query if query else "")
 
 
@@ -184,6 +197,7 @@ FOUND = [
     "/civcas/countries?_facet=%00",                               # ProgrammingError: null character
     "/civcas/incident_claims?_sort=incident_id&_next=9223372036854775808",  # IntegrityError: datatype mismatch
     "/civcas/figures.csv?_stream=1&_where=length(zeroblob(2000000))>0",     # DataError in the CSV stream
+    "/civcas/actors/%3Cscript%3E/x",                              # a 404 outside an except block, with rich installed
 ]
 
 

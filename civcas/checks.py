@@ -117,9 +117,11 @@ def check_changes(conn: sqlite3.Connection, loaded: dict[str, LoadedTable]) -> l
                                     f"no {table} row has {pk} {target!r} to replace it"))
     if loaded["incidents"].complete and changes.complete:
         incidents = loaded["incidents"]
+        # NOT IN (subquery), not NOT EXISTS: changes has no index yet while the checks run, and SQLite builds
+        # one for the IN list, where a correlated NOT EXISTS would scan changes once per incident.
         for rowid, incident_id in conn.execute(
-                "SELECT i.rowid, i.incident_id FROM incidents i WHERE NOT EXISTS (SELECT 1 FROM changes c "
-                "WHERE c.table_name = 'incidents' AND c.row_id = i.incident_id AND c.action = 'added')"):
+                "SELECT i.rowid, i.incident_id FROM incidents i WHERE i.incident_id NOT IN ("
+                "SELECT row_id FROM changes WHERE table_name = 'incidents' AND action = 'added')"):
             problems.append(Problem(incidents.path, incidents.line_of(rowid), "incident_id",
                                     f"no 'added' row in changes.csv says when {incident_id!r} was published"))
     return problems

@@ -245,6 +245,10 @@ PICKERS = {
     "type": "select code as value, code as label from codes where table_name = 'sources' and column_name = 'source_type'",
 }
 
+# Beyond this many values a select box is unusable and heavy (50,000 incidents would be megabytes on every
+# query page): the parameter stays a text box, which the queries match by id or by words of a title.
+MAX_CHOICES = 500
+
 PICKER_SCRIPT = """
 (function () {
   var choices = %s;
@@ -277,7 +281,9 @@ def extra_body_script(template, database, view_name, datasette):
         db = datasette.get_database(DB)
         choices = {}
         for name, sql in PICKERS.items():
-            choices[name] = [[r["value"], r["label"]] for r in await db.execute(sql)]
+            rows = await db.execute(f"{sql} limit {MAX_CHOICES + 1}")
+            if len(rows.rows) <= MAX_CHOICES:  # a longer list is no use as a select box: keep the text box
+                choices[name] = [[r["value"], r["label"]] for r in rows]
         # json.dumps does not escape "</script>": escape "<" so no label can end the script.
         return PICKER_SCRIPT % json.dumps(choices).replace("<", "\\u003c")
     return inner

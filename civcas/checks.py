@@ -100,19 +100,21 @@ def check_changes(conn: sqlite3.Connection, loaded: dict[str, LoadedTable]) -> l
         if not loaded[table].complete:
             continue
         pk = BY_NAME[table].pk
-        live = f'(SELECT 1 FROM "{table}" t WHERE t."{pk}" = c.row_id)'
+
+        def live(column: str) -> str:
+            return f'EXISTS (SELECT 1 FROM "{table}" t WHERE t."{pk}" = c.{column})'
         for rowid, row_id, action in conn.execute(
                 f"SELECT c.rowid, c.row_id, c.action FROM changes c WHERE c.table_name = ? AND "
-                f"((c.action IN ('added', 'changed') AND NOT EXISTS {live}) OR "
-                f"(c.action IN ('removed', 'merged') AND EXISTS {live}))", (table,)):
+                f"((c.action IN ('added', 'changed') AND NOT {live('row_id')}) OR "
+                f"(c.action IN ('removed', 'merged') AND {live('row_id')}))", (table,)):
             if row_id in loaded[table].rejected:
                 continue  # the row it names was reported already
             message = (f"no {table} row has {pk} {row_id!r}" if action in ("added", "changed")
                        else f"{row_id!r} is {action}: its id may not be used again in {table}")
             problems.append(Problem(changes.path, changes.line_of(rowid), "row_id", message))
         for rowid, target in conn.execute(
-                f'SELECT c.rowid, c.replaced_by FROM changes c WHERE c.table_name = ? AND c.action = \'merged\' '
-                f'AND NOT EXISTS (SELECT 1 FROM "{table}" t WHERE t."{pk}" = c.replaced_by)', (table,)):
+                f"SELECT c.rowid, c.replaced_by FROM changes c WHERE c.table_name = ? AND c.action = 'merged' "
+                f"AND NOT {live('replaced_by')}", (table,)):
             problems.append(Problem(changes.path, changes.line_of(rowid), "replaced_by",
                                     f"no {table} row has {pk} {target!r} to replace it"))
     if loaded["incidents"].complete and changes.complete:

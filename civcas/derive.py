@@ -132,6 +132,19 @@ def derive_history(conn: sqlite3.Connection) -> None:
         FROM added a JOIN dates d USING (incident_id) WHERE a.incident_id = incidents.incident_id""")
 
 
+def derive_corrections(conn: sqlite3.Connection) -> None:
+    # A figure or statement a correction overturns must say so wherever it is listed, not only in
+    # `discrepancies`: the ids of every correction naming it, in id order.
+    for table, column in (("figures", "figure_id"), ("statements", "statement_id")):
+        conn.execute(f"""
+            UPDATE {table} SET corrected_by = d.ids
+            FROM (SELECT {column} AS id, group_concat(discrepancy_id, ' | ') AS ids
+                  FROM (SELECT {column}, discrepancy_id FROM discrepancies
+                        WHERE {column} IS NOT NULL ORDER BY discrepancy_id)
+                  GROUP BY {column}) d
+            WHERE d.id = {table}.{column}""")
+
+
 def derive_all(conn: sqlite3.Connection, database: str) -> None:
     derive_actor_tops(conn)
     derive_place_columns(conn)
@@ -144,15 +157,3 @@ def derive_all(conn: sqlite3.Connection, database: str) -> None:
     derive_history(conn)
     derive_popup(conn, database)
 
-
-def derive_corrections(conn: sqlite3.Connection) -> None:
-    # A figure or statement a correction overturns must say so wherever it is listed, not only in
-    # `discrepancies`: the ids of every correction naming it, in id order.
-    for table, column in (("figures", "figure_id"), ("statements", "statement_id")):
-        conn.execute(f"""
-            UPDATE {table} SET corrected_by = d.ids
-            FROM (SELECT {column} AS id, group_concat(discrepancy_id, ' | ') AS ids
-                  FROM (SELECT {column}, discrepancy_id FROM discrepancies
-                        WHERE {column} IS NOT NULL ORDER BY discrepancy_id)
-                  GROUP BY {column}) d
-            WHERE d.id = {table}.{column}""")

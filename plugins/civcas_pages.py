@@ -19,7 +19,7 @@ from pathlib import Path
 import markdown
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 DB = "civcas"
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -77,12 +77,15 @@ def row_link(table: str, value: str) -> Markup:
 
 # --- every id a link -----------------------------------------------------------------------------------
 
-@hookimpl
-def render_cell(row, value, column, table, database, datasette):
-    if database != DB or not isinstance(value, str):
-        return None
-    if table and table in TABLES_WITH_OWN_LINKS:
-        return None  # Datasette links a table's primary and foreign keys itself, with labels
+async def table_names(datasette) -> set[str]:
+    """The database's tables (not views), read once: the database is immutable."""
+    cached = getattr(datasette, "_civcas_tables", None)
+    if cached is None:
+        cached = datasette._civcas_tables = set(await datasette.get_database(DB).table_names())
+    return cached
+
+
+def id_link(row, value: str, column: str) -> Markup | None:
     if column == "corrected_by":
         ids = [v.strip() for v in value.split("|")]
         if all(SLUG.fullmatch(i) for i in ids):
@@ -95,8 +98,16 @@ def render_cell(row, value, column, table, database, datasette):
     return None
 
 
-TABLES_WITH_OWN_LINKS = {"countries", "actors", "sources", "places", "incidents", "figures", "statements",
-                         "discrepancies", "build_info", "data_dictionary", "codes"}
+@hookimpl
+def render_cell(row, value, column, table, database, datasette):
+    if database != DB or not isinstance(value, str):
+        return None
+
+    async def inner():
+        if table and table in await table_names(datasette):
+            return None  # Datasette links a table's primary and foreign keys itself, with labels
+        return id_link(row, value, column)
+    return inner
 
 
 # --- data for templates --------------------------------------------------------------------------------
@@ -139,13 +150,12 @@ async def incident_record(datasette, request, incident_id: str) -> dict | None:
         select f.*, a.name as claimant_name, a.actor_type as claimant_type, a.top_id as claimant_top,
                s.title as source_title, s.publisher, s.published, s.url, s.archive_url
         from figures f join actors a on a.actor_id = f.claimant join sources s on s.source_id = f.source_id
-        where f.incident_id = ? order by f.superseded_by is not null, f.value_min desc""", [incident_id])]
+        where f.incident_id = ?""", [incident_id])]
     order = {m: i for i, m in enumerate(METRIC_ORDER)}
     figures.sort(key=lambda f: (order.get(f["metric"], 99), f["superseded_by"] is not None,
                                 -(f["value_max"] or f["value_min"] or 0)))
     for f in figures:
         f["text"] = claim_text(f["value_min"], f["value_max"], f["qualifier"])
-        f["metric_label"] = METRIC_LABELS.get(f["metric"], f["metric"])
         f["belligerent_side"] = f["claimant_top"] == belligerent["top_id"]
     statements = [dict(r) for r in await db.execute("""
         select st.*, a.name as speaker_name, a.top_id as speaker_top, s.title as source_title, s.publisher, s.url
@@ -230,6 +240,12 @@ def extra_template_vars(template, database, table, view_name, request, datasette
             out["home"] = await home(datasette, request)
         return out
     return inner
+
+
+@hookimpl
+def prepare_jinja2_environment(env):
+    # The incidents list shows each incident's range as the incident page and the home page do.
+    env.filters["civcas_range"] = range_text
 
 
 # --- canned-query parameters as select boxes ------------------------------------------------------------

@@ -44,6 +44,16 @@ def first_page_next(datasette, table: str, args: dict[str, str]) -> str | None:
     return None
 
 
+async def table_names(datasette) -> set[str]:
+    """The database's tables, read once (the database is immutable), not on every request."""
+    cached = getattr(datasette, "_civcas_paging_tables", None)
+    if cached is None:
+        db = datasette.databases.get(DATABASE)
+        cached = set(await db.table_names()) if db is not None else set()
+        datasette._civcas_paging_tables = cached
+    return cached
+
+
 @hookimpl
 def asgi_wrapper(datasette):
     def wrap(app):
@@ -55,8 +65,7 @@ def asgi_wrapper(datasette):
                     for ext in (".json", ".csv"):
                         if table.endswith(ext):
                             table = table[: -len(ext)]
-                    db = datasette.databases.get(DATABASE)
-                    if db is not None and table in await db.table_names():
+                    if table in await table_names(datasette):
                         query = scope.get("query_string", b"").decode("latin-1")
                         pairs = parse_qsl(query, keep_blank_values=True)
                         extra = first_page_next(datasette, table, dict(pairs))

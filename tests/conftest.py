@@ -42,6 +42,16 @@ def build_in_process(*args: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(["build.py", *args], code, out.getvalue(), err.getvalue())
 
 
+def http_get(url: str, timeout: float = 30, limit: int | None = None, headers: dict | None = None):
+    """GET url from a real server: (status, headers, body), error statuses included (no exception)."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return r.status, r.headers, r.read() if limit is None else r.read(limit)
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read() if limit is None else e.read(limit)
+
+
 def sql_rows(built_db, sql: str, params=()) -> list[dict]:
     """Rows of a read-only query on the built database, as dicts."""
     import sqlite3

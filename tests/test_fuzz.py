@@ -15,13 +15,12 @@ import os
 import sqlite3
 import time
 import urllib.error
-import urllib.request
 from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import ROOT, production_settings
+from conftest import ROOT, http_get, production_settings
 
 settings.register_profile("fuzz-default", max_examples=int(os.environ.get("CIVCAS_FUZZ_EXAMPLES", "70")),
                           deadline=None, suppress_health_check=list(HealthCheck))
@@ -154,17 +153,8 @@ LONGEST_REQUEST_LINE = 16_000
 
 def fetch(base: str, url: str) -> tuple[int, bytes, float]:
     started = time.monotonic()
-    request = urllib.request.Request(base + url, headers={"Accept-Encoding": "identity"})
     try:
-        with urllib.request.urlopen(request, timeout=60) as r:
-            body = r.read(2_000_000)
-            status = r.status
-    except urllib.error.HTTPError as e:
-        try:
-            body = e.read(2_000_000)
-        except (ConnectionError, http.client.HTTPException):
-            body = b""
-        status = e.code
+        status, _, body = http_get(base + url, timeout=60, limit=2_000_000, headers={"Accept-Encoding": "identity"})
     except (ConnectionError, http.client.HTTPException, urllib.error.URLError):
         if len(url) <= LONGEST_REQUEST_LINE:
             raise

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import importlib.util
 import sqlite3
-import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from conftest import PLUGINS
+from conftest import PLUGINS, http_get
 
 spec = importlib.util.spec_from_file_location("civcas_limits", PLUGINS / "civcas_limits.py")
 limits = importlib.util.module_from_spec(spec)
@@ -54,11 +53,8 @@ def vm_rss_mb(pid: int) -> float:
 
 
 def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+    status, _, body = http_get(url)
+    return status, body
 
 
 def query_url(base: str, sql: str, renderer: str) -> str:

@@ -13,14 +13,13 @@ import io
 import shutil
 import subprocess
 import sys
-import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from conftest import RAW, ROOT, local_page, serving
+from conftest import RAW, ROOT, http_get, local_page, serving
 
 pytestmark = pytest.mark.browser
 
@@ -161,11 +160,8 @@ def test_javascript_addresses_are_rejected_by_the_build(tmp_path):
 
 
 def headers_of(url: str):
-    try:
-        with urllib.request.urlopen(url, timeout=30) as r:
-            return r.status, r.headers
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers
+    status, headers, _ = http_get(url)
+    return status, headers
 
 
 @pytest.mark.parametrize("path", ["/", "/civcas", "/civcas/incidents", "/civcas/incidents.json", "/civcas/incidents.csv",

@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import sqlite_utils
@@ -23,7 +24,9 @@ from .checks import check_all
 from .checksum import combined, data_checksums
 from .release import current_release
 from .derive import derive_all
-from .load import LoadedTable, load_table
+from .pagedata import derive_page_data
+from .summaries import derive_summaries
+from .load import LoadedTable, load_tables, register_functions
 from .schema import ALL_TABLES, CODES, DATA_DICTIONARY, SCHEMA_VERSION, TABLES, BUILD_INFO, Table
 from .validate import Problem
 from .views import VIEWS
@@ -40,20 +43,33 @@ def create_table(db: sqlite_utils.Database, table: Table) -> None:
     )
 
 
-def load_all(conn: sqlite3.Connection, raw_dir: Path, shown_dir: str) -> tuple[dict[str, LoadedTable], list[Problem]]:
+def load_all(conn: sqlite3.Connection, raw_dir: Path, shown_dir: str,
+             staging: Path) -> tuple[dict[str, LoadedTable], list[Problem]]:
     problems: list[Problem] = []
-    loaded = {t.name: load_table(conn, t, raw_dir, shown_dir, problems) for t in TABLES}
+    register_functions(conn)
+    loaded = load_tables(conn, TABLES, raw_dir, shown_dir, staging, problems)
+    # The cross-row checks and the derived columns read the tables through their indexes.
+    create_indexes(sqlite_utils.Database(conn), derived=False)
     problems += check_all(conn, loaded)
     order = {f"{shown_dir}/{t.name}.csv": i for i, t in enumerate(TABLES)}
     problems.sort(key=lambda p: (order.get(p.path, 99), p.line, p.column))
     return loaded, problems
 
 
-def create_indexes(db: sqlite_utils.Database) -> None:
-    for table in TABLES:
-        for columns in table.indexes:
-            db[table.name].create_index(columns, if_not_exists=True)
-    db.index_foreign_keys()
+def table_indexes(table: Table) -> list[tuple[str, ...]]:
+    """The declared indexes, then one for each foreign-key column that no declared index starts with."""
+    declared = list(table.indexes)
+    return declared + [(column,) for column, _, _ in table.foreign_keys if not any(ix[0] == column for ix in declared)]
+
+
+def create_indexes(db: sqlite_utils.Database, derived: bool) -> None:
+    """Indexes on raw columns only (derived=False: built before the checks, which use them), or the rest
+    (derived=True: after the derived columns are filled, so no UPDATE has to maintain them)."""
+    for table in ALL_TABLES:
+        derived_names = {c.name for c in table.derived_columns}
+        for columns in table_indexes(table):
+            if bool(derived_names.intersection(columns)) == derived:
+                db[table.name].create_index(columns, if_not_exists=True)
 
 
 def create_search(db: sqlite_utils.Database) -> None:
@@ -123,9 +139,16 @@ def source_repository(raw_dir: Path) -> str | None:
     return url if url.startswith("https://") and "@" not in url else None
 
 
-def write_build_info(db: sqlite_utils.Database, raw_dir: Path) -> dict[str, int]:
+def checksum_file(path: Path) -> dict[str, str]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return data_checksums(conn)
+    finally:
+        conn.close()
+
+
+def write_build_info(db: sqlite_utils.Database, raw_dir: Path, tables: dict[str, str]) -> dict[str, int]:
     counts = {t.name: db[t.name].count for t in ALL_TABLES if t is not BUILD_INFO}
-    tables = data_checksums(db.conn)
     data_sha256 = combined(tables)
     db[BUILD_INFO.name].insert({
         "built_at": built_at(), "schema_version": SCHEMA_VERSION, "source_commit": source_commit(raw_dir),
@@ -138,7 +161,7 @@ def write_build_info(db: sqlite_utils.Database, raw_dir: Path) -> dict[str, int]
 
 def remove_stale_builds(workdir: Path, stem: str) -> None:
     """Delete temporary files of builds that were killed: their pid, in the name, is no longer running."""
-    for path in workdir.glob(f".{stem}-*.building"):
+    for path in workdir.glob(f".{stem}-*.building*"):  # the database, its journal, the staging files
         try:
             pid = int(path.name[len(stem) + 2:].split("-", 1)[0])
         except ValueError:
@@ -170,33 +193,40 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
     conn = None
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
-        # The temporary file is thrown away on any failure, so durability buys little here; the rollback
-        # journal stays because a batch with a duplicate id is rolled back to a savepoint. On disk, not in
-        # memory: a journal in memory holds every page the derive updates touch (864 MB peak at 1M incidents,
-        # 258 MB on disk; docs/performance.md).
+        # The temporary file is thrown away on any failure, so durability buys little here, and one transaction
+        # per step is enough. The journal is on disk, not in memory: a journal in memory holds every page the
+        # derive updates touch (864 MB peak at 1M incidents, 258 MB on disk; docs/performance.md).
         conn.execute("PRAGMA journal_mode = DELETE")
         conn.execute("PRAGMA synchronous = OFF")
-        conn.execute("PRAGMA cache_size = -65536")
+        # 32 MB: SQLite sizes each sorter from it, and the derive runs several at once (peak RSS, docs/performance.md).
+        conn.execute("PRAGMA cache_size = -32768")
         db = sqlite_utils.Database(conn)
         for table in ALL_TABLES:
             create_table(db, table)
-        conn.execute("BEGIN")
-        loaded, problems = load_all(conn, raw_dir, shown_dir)
+        loaded, problems = load_all(conn, raw_dir, shown_dir, workdir / f".{db_path.stem}-{os.getpid()}-stage")
         if problems:
-            conn.execute("ROLLBACK")
             return problems, {}
+        conn.execute("BEGIN")
         derive_all(conn, database_name)
-        create_indexes(db)
-        create_search(db)
+        derive_summaries(conn)
+        derive_page_data(conn)
         create_views(db)
         write_dictionary(db)
-        counts = write_build_info(db, raw_dir)
         conn.execute("COMMIT")
-        broken = conn.execute("PRAGMA foreign_key_check").fetchall()
-        if broken:
-            raise RuntimeError(f"foreign_key_check failed after validation: {broken[:5]}")
+        # Every table's contents are final now: a second thread checksums them on its own connection (WAL lets
+        # it read while this one writes) while this thread builds the remaining indexes and the full-text search.
+        conn.execute("PRAGMA journal_mode = WAL")
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="civcas-checksum") as pool:
+            checksums = pool.submit(checksum_file, tmp)
+            conn.execute("BEGIN")
+            create_indexes(db, derived=True)
+            create_search(db)
+            counts = write_build_info(db, raw_dir, checksums.result())
+            conn.execute("COMMIT")
+        # No PRAGMA foreign_key_check here: check_references has proved every reference row by row
+        # (tests/invariants.py re-checks it from the outside).
         conn.execute("ANALYZE")
-        conn.execute("PRAGMA journal_mode = DELETE")
+        conn.execute("PRAGMA journal_mode = DELETE")  # checkpoints the WAL into the file: one file to publish
         conn.close()
         conn = None
         if not check_only:

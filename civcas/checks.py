@@ -23,10 +23,12 @@ def check_references(conn: sqlite3.Connection, loaded: dict[str, LoadedTable]) -
             if not loaded[ref_table].complete:
                 continue  # its file could not be read: that problem is reported instead
             rejected = loaded[ref_table].rejected
+            # The distinct values first (read from the column's index), then the rows holding an unknown one:
+            # a handful of lookups per distinct value rather than one per row.
             rows = conn.execute(
-                f'SELECT t.rowid, t.[{column}] FROM "{name}" t '
-                f'LEFT JOIN "{ref_table}" r ON r.[{ref_column}] = t.[{column}] '
-                f'WHERE t.[{column}] IS NOT NULL AND r.[{ref_column}] IS NULL')
+                f'SELECT rowid, [{column}] FROM "{name}" WHERE [{column}] IN ('
+                f'SELECT DISTINCT [{column}] FROM "{name}" WHERE [{column}] IS NOT NULL '
+                f'EXCEPT SELECT [{ref_column}] FROM "{ref_table}")')
             for rowid, value in rows:
                 if value in rejected:
                     continue  # the row it names was reported already
@@ -36,22 +38,25 @@ def check_references(conn: sqlite3.Connection, loaded: dict[str, LoadedTable]) -
 
 
 def check_breakdowns(conn: sqlite3.Connection, figures: LoadedTable) -> list[Problem]:
+    # Every (part, total) pair at once. Each part figure is read once in table order (CROSS JOIN keeps it the
+    # outer loop) and its totals found through an index: the (incident_id, metric) index for an incident's
+    # figures, the source_id index for aggregates (all aggregates share incident_id NULL, so that index would
+    # compare every aggregate with every other).
     same = " AND ".join(f"t.[{c}] IS b.[{c}]" for c in SAME_CLAIM if c != "incident_id")
-    problems = []
-    for part, totals in BREAKDOWNS.items():
-        for total in totals:
-            for incident_match in ("t.incident_id = b.incident_id", "t.incident_id IS NULL AND b.incident_id IS NULL"):
-                rows = conn.execute(
-                    f"SELECT b.rowid, b.value_min, t.value_max, t.figure_id FROM figures b JOIN figures t "
-                    f"ON {incident_match} AND {same} "
-                    f"WHERE b.metric = ? AND t.metric = ? AND b.value_min > t.value_max",
-                    (part, total))
-                for rowid, value, limit, total_id in rows:
-                    problems.append(Problem(
-                        figures.path, figures.line_of(rowid), "value_min",
-                        f"{part} exceeds {total} {limit} (figure {total_id!r}) from the same claimant and source "
-                        f"for the same incident or scope ({value})"))
-    return problems
+    pairs = ", ".join(f"('{part}', '{total}')" for part, totals in BREAKDOWNS.items() for total in totals)
+    branch = ("SELECT b.rowid, pairs.part, pairs.total, b.value_min, t.value_max, t.figure_id "
+              "FROM figures b CROSS JOIN pairs CROSS JOIN figures t ON {match} AND " + same +
+              " WHERE b.metric = pairs.part AND b.value_min > t.value_max AND b.incident_id IS {incident}")
+    rows = conn.execute(
+        f"WITH pairs(part, total) AS (VALUES {pairs}) "
+        + branch.format(match="t.incident_id = b.incident_id AND t.metric = pairs.total", incident="NOT NULL")
+        + " UNION ALL "  # unary + keeps the planner off the metric and incident indexes for aggregates
+        + branch.format(match="t.source_id = b.source_id AND +t.metric = pairs.total AND +t.incident_id IS NULL",
+                        incident="NULL"))
+    return [Problem(figures.path, figures.line_of(rowid), "value_min",
+                    f"{part} exceeds {total} {limit} (figure {total_id!r}) from the same claimant and source "
+                    f"for the same incident or scope ({value})")
+            for rowid, part, total, value, limit, total_id in rows]
 
 
 def check_supersessions(conn: sqlite3.Connection, figures: LoadedTable) -> list[Problem]:

@@ -19,54 +19,91 @@ RANGED_METRICS = ("civilians_killed", "civilians_injured", "children_killed", "w
 PLACE_COLUMNS = [c for c in INCIDENTS.columns if c.derived and c.derived.startswith("places.")]
 
 
-def derive_place_columns(conn: sqlite3.Connection) -> None:
-    assignments = ", ".join(f"[{c.name}] = p.[{c.derived.split('.')[1]}]" for c in PLACE_COLUMNS)
-    conn.execute(f"UPDATE incidents SET {assignments} FROM places p WHERE p.place_id = incidents.place_id")
-
-
-def derive_year(conn: sqlite3.Connection) -> None:
-    conn.execute("UPDATE incidents SET year = CAST(substr(date_start, 1, 4) AS INTEGER)")
-
-
-def derive_ranges(conn: sqlite3.Connection) -> None:
+def derive_incidents(conn: sqlite3.Connection, database: str) -> None:
+    """Every derived column of incidents, computed per incident in one grouped pass over its figures,
+    statements and changes (read through their indexes), then written with a single UPDATE."""
     open_ended = ", ".join(f"'{q}'" for q in OPEN_ENDED)
+    ranges = []
+    for m in RANGED_METRICS:
+        current = f"metric = '{m}' AND superseded_by IS NULL"
+        ranges.append(f"min(value_min) FILTER (WHERE {current}) AS [{m}_lo], "
+                      f"max(value_max) FILTER (WHERE {current} AND qualifier NOT IN ({open_ended})) AS [{m}_hi], "
+                      f"max(value_min) FILTER (WHERE {current} AND qualifier IN ({open_ended})) AS [{m}_open]")
     conn.execute(f"""
-        CREATE TEMP TABLE claim_ranges AS
-        SELECT incident_id, metric,
-               min(value_min) AS lo,
-               max(CASE WHEN qualifier NOT IN ({open_ended}) THEN value_max END) AS hi,
-               max(CASE WHEN qualifier IN ({open_ended}) THEN value_min END) AS open_lo
-        FROM figures
-        WHERE incident_id IS NOT NULL AND superseded_by IS NULL
-          AND metric IN ({", ".join(f"'{m}'" for m in RANGED_METRICS)})
-        GROUP BY incident_id, metric""")
-    for metric in RANGED_METRICS:
-        conn.execute(f"""
-            UPDATE incidents SET
-              [{metric}_min] = r.lo,
-              [{metric}_max] = CASE WHEN r.open_lo IS NOT NULL AND (r.hi IS NULL OR r.open_lo >= r.hi)
-                                    THEN NULL ELSE r.hi END
-            FROM claim_ranges r
-            WHERE r.incident_id = incidents.incident_id AND r.metric = '{metric}'""")
-    conn.execute("DROP TABLE claim_ranges")
-
-
-def derive_counts(conn: sqlite3.Connection) -> None:
-    # Every metric in schema.METRICS counts people killed or injured, so every figure is a casualty claim.
+        CREATE TEMP TABLE incident_claims AS
+        SELECT f.incident_id, {", ".join(ranges)},
+               -- Independence is judged by claimant, and a claimant's spokesmen, relatives or branches (actors
+               -- under it in the parent chain) are the same claimant: count distinct tops of the chain.
+               count(DISTINCT a.top_id) AS claimants
+        FROM figures f JOIN actors a ON a.actor_id = f.claimant
+        WHERE f.incident_id IS NOT NULL GROUP BY f.incident_id""")
+    conn.execute("CREATE UNIQUE INDEX temp.incident_claims_id ON incident_claims(incident_id)")
     conn.execute("""
-        WITH cited AS (
+        CREATE TEMP TABLE incident_sources AS
+        SELECT incident_id, count(DISTINCT source_id) AS n FROM (
             SELECT incident_id, source_id FROM figures WHERE incident_id IS NOT NULL
-            UNION SELECT incident_id, source_id FROM statements WHERE incident_id IS NOT NULL),
-        per_source AS (SELECT incident_id, count(*) AS n FROM cited GROUP BY incident_id),
-        claimants AS (
-            -- Independence is judged by claimant, and a claimant's spokesmen, relatives or branches (actors under
-            -- it in the parent chain) are the same claimant: count distinct tops of the chain.
-            SELECT f.incident_id, count(DISTINCT a.top_id) AS n FROM figures f JOIN actors a ON a.actor_id = f.claimant
-            WHERE f.incident_id IS NOT NULL GROUP BY f.incident_id)
-        UPDATE incidents SET
-            sources_count = coalesce((SELECT n FROM per_source s WHERE s.incident_id = incidents.incident_id), 0),
-            claimants_count = coalesce((SELECT n FROM claimants c WHERE c.incident_id = incidents.incident_id), 0)""")
-    conn.execute("UPDATE incidents SET provisional = (claimants_count < 2)")
+            UNION ALL SELECT incident_id, source_id FROM statements WHERE incident_id IS NOT NULL)
+        GROUP BY incident_id""")
+    conn.execute("CREATE UNIQUE INDEX temp.incident_sources_id ON incident_sources(incident_id)")
+    # first_published: the 'added' change (required by checks.check_changes); last_modified: the latest change
+    # to the incident itself or to one of its figures or statements.
+    conn.execute("""
+        CREATE TEMP TABLE incident_history AS
+        WITH touched AS (
+            SELECT row_id AS incident_id, changed_on, action FROM changes WHERE table_name = 'incidents'
+            UNION ALL SELECT f.incident_id, c.changed_on, NULL FROM changes c JOIN figures f
+                ON c.table_name = 'figures' AND f.figure_id = c.row_id WHERE f.incident_id IS NOT NULL
+            UNION ALL SELECT s.incident_id, c.changed_on, NULL FROM changes c JOIN statements s
+                ON c.table_name = 'statements' AND s.statement_id = c.row_id WHERE s.incident_id IS NOT NULL)
+        SELECT incident_id, min(changed_on) FILTER (WHERE action = 'added') AS first, max(changed_on) AS last
+        FROM touched GROUP BY incident_id""")
+    conn.execute("CREATE UNIQUE INDEX temp.incident_history_id ON incident_history(incident_id)")
+
+    def upper(m: str) -> str:
+        # An open-ended claim that reaches or passes the highest bounded claim leaves the maximum unknown.
+        return f"CASE WHEN c.[{m}_open] IS NOT NULL AND (c.[{m}_hi] IS NULL OR c.[{m}_open] >= c.[{m}_hi]) THEN NULL ELSE c.[{m}_hi] END"
+    values = {c.name: f"p.[{c.derived.split('.')[1]}]" for c in PLACE_COLUMNS}
+    values["year"] = "CAST(substr(i.date_start, 1, 4) AS INTEGER)"
+    for m in RANGED_METRICS:
+        values[f"{m}_min"], values[f"{m}_max"] = f"c.[{m}_lo]", upper(m)
+    values |= {
+        "sources_count": "coalesce(s.n, 0)",
+        "claimants_count": "coalesce(c.claimants, 0)",
+        "provisional": "coalesce(c.claimants, 0) < 2",
+        "geometry": "CASE WHEN p.latitude IS NOT NULL AND p.longitude IS NOT NULL "
+                    "THEN json_object('type', 'Point', 'coordinates', json_array(p.longitude, p.latitude)) END",
+        "first_published": "h.first",
+        "last_modified": "h.last",
+    }
+    missing = {c.name for c in INCIDENTS.derived_columns} - set(values) - {"popup"}
+    assert not missing, f"no derivation for incidents columns {missing}"
+    names = list(values)
+    # The map plugin escapes every popup field, so titles are safe as text.
+    popup = f"""json_object(
+            'title', d.title,
+            'description',
+                CASE WHEN d.date_start = d.date_end THEN d.date_start ELSE d.date_start || ' to ' || d.date_end END
+                || ' · civilians killed: ' ||
+                CASE
+                  WHEN d.civilians_killed_min IS NULL AND d.civilians_killed_max IS NULL THEN 'no figure'
+                  WHEN d.civilians_killed_max IS NULL THEN d.civilians_killed_min || ' or more'
+                  WHEN d.civilians_killed_min IS NULL THEN 'up to ' || d.civilians_killed_max
+                  WHEN d.civilians_killed_min = d.civilians_killed_max THEN d.civilians_killed_min
+                  ELSE d.civilians_killed_min || '–' || d.civilians_killed_max
+                END,
+            'link', '/{database}/incidents/' || d.incident_id)"""
+    conn.execute(f"""
+        UPDATE incidents SET ({", ".join(f"[{n}]" for n in names)}, popup) = ({", ".join(f"d.[{n}]" for n in names)}, {popup})
+        FROM (SELECT i.rowid AS id, i.incident_id, i.title, i.date_start, i.date_end,
+                     {", ".join(f"{expr} AS [{n}]" for n, expr in values.items())}
+              FROM incidents i
+              LEFT JOIN places p ON p.place_id = i.place_id
+              LEFT JOIN temp.incident_claims c ON c.incident_id = i.incident_id
+              LEFT JOIN temp.incident_sources s ON s.incident_id = i.incident_id
+              LEFT JOIN temp.incident_history h ON h.incident_id = i.incident_id) d
+        WHERE d.id = incidents.rowid""")
+    for temp in ("incident_claims", "incident_sources", "incident_history"):
+        conn.execute(f"DROP TABLE temp.{temp}")
 
 
 def derive_figure_provisional(conn: sqlite3.Connection) -> None:
@@ -81,24 +118,6 @@ def derive_figure_provisional(conn: sqlite3.Connection) -> None:
         WHERE w.id = figures.rowid""")
 
 
-def derive_popup(conn: sqlite3.Connection, database: str) -> None:
-    # The map plugin escapes every popup field, so titles are safe as text.
-    conn.execute(f"""
-        UPDATE incidents SET popup = json_object(
-            'title', title,
-            'description',
-                CASE WHEN date_start = date_end THEN date_start ELSE date_start || ' to ' || date_end END
-                || ' · civilians killed: ' ||
-                CASE
-                  WHEN civilians_killed_min IS NULL AND civilians_killed_max IS NULL THEN 'no figure'
-                  WHEN civilians_killed_max IS NULL THEN civilians_killed_min || ' or more'
-                  WHEN civilians_killed_min IS NULL THEN 'up to ' || civilians_killed_max
-                  WHEN civilians_killed_min = civilians_killed_max THEN civilians_killed_min
-                  ELSE civilians_killed_min || '–' || civilians_killed_max
-                END,
-            'link', '/{database}/incidents/' || incident_id)""")
-
-
 def derive_actor_tops(conn: sqlite3.Connection) -> None:
     # Parent chains are checked for cycles (checks.check_parent_cycles) before this runs.
     conn.execute("""
@@ -107,29 +126,6 @@ def derive_actor_tops(conn: sqlite3.Connection) -> None:
             UNION ALL
             SELECT a.actor_id, c.top_id FROM actors a JOIN chain c ON a.parent_id = c.actor_id)
         UPDATE actors SET top_id = chain.top_id FROM chain WHERE chain.actor_id = actors.actor_id""")
-
-
-def derive_geometry(conn: sqlite3.Connection) -> None:
-    conn.execute("""
-        UPDATE incidents SET geometry = json_object('type', 'Point', 'coordinates', json_array(longitude, latitude))
-        WHERE latitude IS NOT NULL AND longitude IS NOT NULL""")
-
-
-def derive_history(conn: sqlite3.Connection) -> None:
-    # first_published: the 'added' change (required by checks.check_changes); last_modified: the latest change
-    # to the incident itself or to one of its figures or statements.
-    conn.execute("""
-        WITH touched AS (
-            SELECT row_id AS incident_id, changed_on FROM changes WHERE table_name = 'incidents'
-            UNION ALL SELECT f.incident_id, c.changed_on FROM changes c JOIN figures f
-                ON c.table_name = 'figures' AND f.figure_id = c.row_id WHERE f.incident_id IS NOT NULL
-            UNION ALL SELECT s.incident_id, c.changed_on FROM changes c JOIN statements s
-                ON c.table_name = 'statements' AND s.statement_id = c.row_id WHERE s.incident_id IS NOT NULL),
-        dates AS (SELECT incident_id, max(changed_on) AS last FROM touched GROUP BY incident_id),
-        added AS (SELECT row_id AS incident_id, min(changed_on) AS first FROM changes
-                  WHERE table_name = 'incidents' AND action = 'added' GROUP BY row_id)
-        UPDATE incidents SET first_published = a.first, last_modified = d.last
-        FROM added a JOIN dates d USING (incident_id) WHERE a.incident_id = incidents.incident_id""")
 
 
 def derive_corrections(conn: sqlite3.Connection) -> None:
@@ -147,13 +143,7 @@ def derive_corrections(conn: sqlite3.Connection) -> None:
 
 def derive_all(conn: sqlite3.Connection, database: str) -> None:
     derive_actor_tops(conn)
-    derive_place_columns(conn)
-    derive_year(conn)
-    derive_ranges(conn)
-    derive_counts(conn)
     derive_figure_provisional(conn)
     derive_corrections(conn)
-    derive_geometry(conn)
-    derive_history(conn)
-    derive_popup(conn, database)
+    derive_incidents(conn, database)
 

@@ -1,21 +1,25 @@
-"""Stream one raw CSV into its table: parse, validate row by row, insert in batches.
+"""Stream the raw CSVs into their tables: stage the text, validate it in SQL, copy the typed rows.
 
-Rows are inserted in file order, so a row's rowid maps to the line it started
-on through `LoadedTable.lines` (4 bytes a row); set-based checks in SQL can
-then name the line of any row they reject without keeping ids in memory.
+Each file is read once with csv.reader into a staging table of untyped text, in its own temporary SQLite
+file, in file order, so a row's rowid maps to the line it started on through `LoadedTable.lines` (4 bytes a
+row). Every cell, and every rule across a row's cells, is then checked set-based in SQL (the rules are compiled
+in civcas.validate from the column declarations) by a second thread with its own connection, while this thread
+copies the rows into the typed table under the same rowids and goes on to the next file: SQLite runs without
+Python's lock, so the checks of one file overlap the reading of the next on a second core. Rows found invalid
+are taken out of the typed table again before the cross-row checks (civcas.checks), which name lines the same
+way. A repeated id is reported with the line that first used it.
 """
 from __future__ import annotations
 
 import sqlite3
 from array import array
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .schema import Table
-from .validate import (ROW_RULES, Invalid, Problem, check_header, converter, read_header,
-                       read_records, shown)
-
-BATCH = 5000
+from .validate import (ROW_RULES, Problem, cell_error_sql, check_header, nul_lines, quoted, read_header, read_rows,
+                       shown, typed_sql)
 
 
 @dataclass
@@ -25,88 +29,175 @@ class LoadedTable:
     lines: array = field(default_factory=lambda: array("I"))  # rowid - 1 -> line
     rejected: set = field(default_factory=set)  # ids of rows not loaded because they had problems
     complete: bool = True  # False when the file could not be read to its end
+    staged: Path | None = None  # the staging file while loading
 
     def line_of(self, rowid: int) -> int:
         return self.lines[rowid - 1]
 
 
-def load_table(conn: sqlite3.Connection, table: Table, raw_dir: Path, shown_dir: str,
-               problems: list[Problem]) -> LoadedTable:
-    path = raw_dir / f"{table.name}.csv"
-    loaded = LoadedTable(table, f"{shown_dir}/{table.name}.csv")
-    if not path.is_file():
-        problems.append(Problem(loaded.path, 1, "(file)", "file is missing"))
-        loaded.complete = False
-        return loaded
-    if not check_header(table, read_header(path), loaded.path, problems):
-        loaded.complete = False
-        return loaded
+def register_functions(conn: sqlite3.Connection) -> None:
+    """The Python formatting the row rules' messages use (called only for rows that break a rule)."""
+    conn.create_function("civcas_str", 1, str, deterministic=True)
+    conn.create_function("civcas_shown", 1, shown, deterministic=True)
 
-    columns = table.raw_columns
-    names = [c.name for c in columns]
-    converters = [(c.name, converter(c)) for c in columns]
-    row_rule = ROW_RULES.get(table.name)
-    pk = table.pk
-    insert = (f'INSERT INTO "{table.name}" ({", ".join(f"[{n}]" for n in names)}) '
-              f'VALUES ({", ".join("?" for _ in names)})')
-    batch: list[tuple] = []
-    batch_lines: list[int] = []
 
-    before = len(problems)
-    for line, record in read_records(path, loaded.path, problems):
-        row = {}
-        bad = False
-        for name, convert in converters:
-            text = record[name]
-            try:
-                row[name] = convert(text)
-            except Invalid as e:
-                problems.append(Problem(loaded.path, line, name, f"{e} ({shown(text)})"))
-                row[name] = None
-                bad = True
-        if row_rule is not None and not bad:  # rules across cells need every cell parsed
-            def fail(column, message, value, _line=line):
-                nonlocal bad
-                bad = True
-                problems.append(Problem(loaded.path, _line, column, f"{message} ({shown(value)})"))
-            row_rule(row, fail)
-        if bad:
-            if row[pk] is not None:
-                loaded.rejected.add(row[pk])
-            continue
-        batch.append(tuple(row[n] for n in names))
-        batch_lines.append(line)
-        if len(batch) >= BATCH:
-            _flush(conn, insert, table, loaded, batch, batch_lines, problems)
-            batch, batch_lines = [], []
-    _flush(conn, insert, table, loaded, batch, batch_lines, problems)
-    loaded.complete = not any(p.column in ("(file)", "(header)") or p.message.startswith("malformed CSV")
-                              for p in problems[before:])
+def load_tables(conn: sqlite3.Connection, tables: tuple[Table, ...], raw_dir: Path, shown_dir: str,
+                staging: Path, problems: list[Problem]) -> dict[str, LoadedTable]:
+    """Load every table; `staging` is a path prefix for the staging files (removed before returning)."""
+    loaded: dict[str, LoadedTable] = {}
+    checking: list[tuple[LoadedTable, Future]] = []
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="civcas-validate") as validator:
+            for table in tables:
+                lt = loaded[table.name] = LoadedTable(table, f"{shown_dir}/{table.name}.csv")
+                if stage(table, raw_dir / f"{table.name}.csv", Path(f"{staging}-{table.name}.building"), lt, problems):
+                    checking.append((lt, validator.submit(validate_staged, lt)))
+                    copy_typed(conn, lt, rejected=set())
+            for lt, future in checking:
+                found, bad = future.result()
+                problems += found
+                if bad:  # rare: copy again without the rows that had a problem
+                    conn.execute(f'DELETE FROM "{lt.table.name}"')
+                    copy_typed(conn, lt, bad)
+                report_duplicates(conn, lt, bad, problems)
+    finally:
+        for lt in loaded.values():
+            if lt.staged is not None:
+                lt.staged.unlink(missing_ok=True)
+                lt.staged = None
     return loaded
 
 
-def _flush(conn, insert, table: Table, loaded: LoadedTable, batch, batch_lines, problems) -> None:
-    if not batch:
-        return
-    conn.execute("SAVEPOINT batch")
+def stage(table: Table, path: Path, staged: Path, loaded: LoadedTable, problems: list[Problem]) -> bool:
+    """Read the file into a staging table [raw] in its own SQLite file; False when there is nothing to check."""
+    if not path.is_file():
+        problems.append(Problem(loaded.path, 1, "(file)", "file is missing"))
+        loaded.complete = False
+        return False
+    header = read_header(path)
+    if not check_header(table, header, loaded.path, problems):
+        loaded.complete = False
+        return False
+    if bad := nul_lines(path):
+        problems += [Problem(loaded.path, line, "(file)", "contains a NUL byte") for line in bad]
+        loaded.complete = False
+        return False
+    staged.unlink(missing_ok=True)
+    loaded.staged = staged
+    # Thrown away after the build: no journal, no syncing.
+    conn = sqlite3.connect(staged, isolation_level=None)
     try:
-        conn.executemany(insert, batch)
-    except sqlite3.IntegrityError:
-        # Only a repeated primary key gets here (everything else was validated):
-        # redo the batch row by row to name the line of each duplicate.
-        conn.execute("ROLLBACK TO batch")
-        conn.execute("RELEASE batch")
-        pk_index = [c.name for c in table.raw_columns].index(table.pk)
-        for values, line in zip(batch, batch_lines):
-            try:
-                conn.execute(insert, values)
-            except sqlite3.IntegrityError:
-                key = values[pk_index]
-                (first,) = conn.execute(f'SELECT rowid FROM "{table.name}" WHERE [{table.pk}] = ?', (key,)).fetchone()
-                problems.append(Problem(loaded.path, line, table.pk,
-                                        f"duplicate id, first used on line {loaded.line_of(first)} ({shown(key)})"))
-            else:
-                loaded.lines.append(line)
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute(f"CREATE TABLE raw ({', '.join(map(quoted, header))})")
+        before = len(problems)
+        conn.execute("BEGIN")
+        conn.executemany(f"INSERT INTO raw VALUES ({', '.join('?' for _ in header)})",
+                         read_rows(path, loaded.path, len(header), loaded.lines, problems))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    loaded.complete = not any(p.column in ("(file)", "(header)") or p.message.startswith("malformed CSV")
+                              for p in problems[before:])
+    return True
+
+
+def validate_staged(loaded: LoadedTable) -> tuple[list[Problem], set[int]]:
+    """Every problem of the staged rows (cells, then rules across a row's cells) and the rowids that have one.
+
+    Runs in the validation thread, on its own read-only connection."""
+    conn = sqlite3.connect(f"file:{loaded.staged}?mode=ro", uri=True, isolation_level=None)
+    try:
+        register_functions(conn)
+        problems: list[Problem] = []
+        bad = check_cells(conn, loaded, problems)
+        conn.execute("CREATE TEMP TABLE rejected (id INTEGER PRIMARY KEY)")
+        conn.executemany("INSERT INTO rejected VALUES (?)", ((r,) for r in bad))
+        bad |= check_row_rules(conn, loaded, problems)
+        return problems, bad
+    finally:
+        conn.close()
+
+
+def check_cells(conn: sqlite3.Connection, loaded: LoadedTable, problems: list[Problem]) -> set[int]:
+    """Report every invalid cell; return the rowids of the rows holding one."""
+    table, columns = loaded.table, loaded.table.raw_columns
+    errors = ", ".join(f"{cell_error_sql(c)} AS [e{i}]" for i, c in enumerate(columns))
+    any_error = "coalesce(" + ", ".join(f"[e{i}]" for i in range(len(columns))) + ", NULL)"
+    bad_rows = conn.execute(f"SELECT * FROM (SELECT rowid AS _rowid, {errors} FROM raw) "
+                            f"WHERE {any_error} IS NOT NULL").fetchall()
+    bad = set()
+    pk = [c.name for c in columns].index(table.pk)
+    for rowid, *messages in bad_rows:
+        cells = conn.execute(f"SELECT {', '.join(quoted(c.name) for c in columns)} FROM raw WHERE rowid = ?",
+                             (rowid,)).fetchone()
+        for column, message, text in zip(columns, messages, cells):
+            if message is not None:
+                problems.append(Problem(loaded.path, loaded.line_of(rowid), column.name, f"{message} ({shown(text)})"))
+        if messages[pk] is None and cells[pk] != "":
+            loaded.rejected.add(cells[pk])
+        bad.add(rowid)
+    return bad
+
+
+def typed_rows(table: Table, source: str = "raw", where: str = "") -> str:
+    """The staged rows with typed values under the columns' names (empty cells are NULL)."""
+    typed = ", ".join(f"{typed_sql(c)} AS {quoted(c.name)}" for c in table.raw_columns)
+    return f"SELECT rowid AS _rowid, {typed} FROM {source} {where}"
+
+
+def check_row_rules(conn: sqlite3.Connection, loaded: LoadedTable, problems: list[Problem]) -> set[int]:
+    """Report every broken rule across a row's cells (rows whose cells are all valid); return the rowids."""
+    table = loaded.table
+    rules = ROW_RULES.get(table.name, ())
+    if not rules:
+        return set()
+    results = ", ".join(f"CASE WHEN {r.broken} THEN {r.message} END, CASE WHEN {r.broken} THEN civcas_shown({r.value}) END"
+                        for r in rules)
+    broken = " OR ".join(f"({r.broken})" for r in rules)
+    rows = conn.execute(f"SELECT _rowid, {quoted(table.pk)}, {results} "
+                        f"FROM ({typed_rows(table, where='WHERE rowid NOT IN (SELECT id FROM rejected)')}) WHERE {broken}")
+    bad = set()
+    for rowid, key, *out in rows:
+        for rule, message, value in zip(rules, out[0::2], out[1::2]):
+            if message is not None:
+                problems.append(Problem(loaded.path, loaded.line_of(rowid), rule.column, f"{message} ({value})"))
+        loaded.rejected.add(key)
+        bad.add(rowid)
+    return bad
+
+
+def copy_typed(conn: sqlite3.Connection, loaded: LoadedTable, rejected: set[int]) -> None:
+    """Copy the staged rows, less the rejected ones, into the typed table under their staging rowids.
+
+    A row whose id is already in the table is left out here and reported by report_duplicates."""
+    table = loaded.table
+    names = ", ".join(quoted(c.name) for c in table.raw_columns)
+    where = f"WHERE rowid NOT IN ({', '.join(map(str, sorted(rejected)))})" if rejected else ""
+    conn.execute("ATTACH DATABASE ? AS stage", (f"file:{loaded.staged}?mode=ro",))
+    try:
+        conn.execute("BEGIN")
+        conn.execute(f'INSERT OR IGNORE INTO main."{table.name}" (rowid, {names}) '
+                     f"SELECT _rowid, {names} FROM ({typed_rows(table, 'stage.raw', where)})")
+        conn.execute("COMMIT")
+    finally:
+        conn.execute("DETACH DATABASE stage")
+
+
+def report_duplicates(conn: sqlite3.Connection, loaded: LoadedTable, rejected: set[int], problems: list[Problem]) -> None:
+    """Name the line of each row left out because its id was used before, and of the row that used it first."""
+    table = loaded.table
+    (copied,) = conn.execute(f'SELECT count(*) FROM "{table.name}"').fetchone()
+    if copied == len(loaded.lines) - len(rejected):
         return
-    conn.execute("RELEASE batch")
-    loaded.lines.extend(batch_lines)
+    pk = quoted(table.pk)
+    conn.execute("ATTACH DATABASE ? AS stage", (f"file:{loaded.staged}?mode=ro",))
+    try:
+        for rowid, key, first in conn.execute(
+                f'SELECT s.rowid, s.{pk}, t.rowid FROM stage.raw s JOIN main."{table.name}" t ON t.{pk} = s.{pk} '
+                f"WHERE t.rowid != s.rowid").fetchall():
+            if rowid not in rejected:
+                problems.append(Problem(loaded.path, loaded.line_of(rowid), table.pk,
+                                        f"duplicate id, first used on line {loaded.line_of(first)} ({shown(key)})"))
+    finally:
+        conn.execute("DETACH DATABASE stage")

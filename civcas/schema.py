@@ -337,7 +337,12 @@ INCIDENTS = Table(
     description="One row per alleged incident of civilian harm from an air strike. Place and casualty columns are derived by the build from `places` and `figures`; they are never typed in twice.",
     pk="incident_id",
     label_column="title",
-    indexes=(("date_start",), ("date_end",), ("year",), ("country",), ("belligerent",), ("place_id",), ("grading",),
+    # A column the incidents list is filtered by is indexed with the list's sort column (date_start, newest first):
+    # `?country=SY` then reads the newest SY incidents from the index and stops after a page, instead of walking
+    # every incident in date order (or sorting 400,000 SY rows) at 1,000,000 incidents (docs/performance.md).
+    indexes=(("date_start", "date_end"), ("date_end",), ("year", "date_start"), ("country", "date_start"),
+             ("belligerent", "date_start"), ("place_id", "date_start"), ("grading", "date_start"),
+             ("belligerent_assessment", "date_start"), ("provisional", "date_start"),
              ("civilians_killed_max",), ("latitude", "longitude")),
     fts=("title", "summary", "place", "place_local"),
     columns=(
@@ -441,7 +446,7 @@ STATEMENTS = Table(
     name="statements",
     description="Attributed statements that carry no number: a belligerent's confirmation or denial, a witness's account, an assertion.",
     pk="statement_id",
-    indexes=(("incident_id",), ("source_id",), ("speaker",), ("statement_type",)),
+    indexes=(("incident_id", "said_on"), ("source_id",), ("speaker",), ("statement_type",)),
     fts=("quote", "notes"),
     columns=(
         _c("statement_id", "id", "Stable identifier; never reused.", required=True),
@@ -462,7 +467,7 @@ DISCREPANCIES = Table(
     name="discrepancies",
     description="Where a source (often the seed article) is wrong, out of date or imprecise: what it said, what a better source says, and both sources.",
     pk="discrepancy_id",
-    indexes=(("kind",), ("source_id",), ("incident_id",)),
+    indexes=(("kind", "subject"), ("source_id",), ("incident_id",)),
     fts=("subject", "reported", "better", "notes"),
     columns=(
         _c("discrepancy_id", "id", "Stable identifier.", required=True),
@@ -571,6 +576,152 @@ CODES = Table(
     ),
 )
 
-GENERATED = (BUILD_INFO, DATA_DICTIONARY, CODES)
+FACET_COUNTS = Table(
+    name="facet_counts",
+    description="How many rows of the large tables hold each value of the columns their pages facet by, counted once by "
+                "the build (civcas/pagedata.py) so an unfiltered page shows its facets without counting the whole table.",
+    pk="id",
+    curated=False,
+    columns=(
+        _c("id", "text", "table_name.column_name.rank.", required=True),
+        _c("table_name", "text", "The table counted.", required=True),
+        _c("column_name", "text", "The column counted.", required=True),
+        _c("rank", "integer", "1 for the most frequent value, 2 for the next (ties in value order); 0 for the row that "
+           "counts the column's distinct values. Only the 100 most frequent values are kept.", required=True),
+        _c("value", "text", "The value (numbers stored as text).", null_means="the rank-0 row: count is the number of distinct values"),
+        _c("label", "text", "The value's name, when the column refers to a table with names (actors, countries).",
+           null_means="the column has no names to show"),
+        _c("count", "integer", "Rows holding the value (rank 0: distinct non-empty values).", required=True),
+    ),
+)
+
+# --- Summaries the build computes once (civcas/summaries.py) -----------------------------------
+# The database never changes once built, so what a canned query would aggregate over every incident or figure on
+# each request is computed once by the build; the canned queries in civcas/site.yml read these small tables.
+
+_SUMMARY = " Computed by the build (civcas/summaries.py)."
+
+DISAGREEMENT_GROUPS = Table(
+    name="disagreement_groups",
+    description="Where claims disagree: each incident and metric (or, for aggregate figures, each area, kind, perpetrator, "
+                "period and date, and metric) with more than one distinct current number, the highest ratio first. "
+                "Read by the canned query `disagreements`." + _SUMMARY,
+    pk="rank",
+    curated=False,
+    columns=(
+        _c("rank", "integer", "Position when sorted by ratio, highest first (then by `about` and metric).", required=True),
+        _c("about", "text", "The incident's title, or the aggregate figures' area, perpetrator, kind and date.", required=True),
+        _c("incident_id", "id", "The incident.", references="incidents.incident_id", null_means="aggregate figures"),
+        _c("metric", "text", "What is counted.", required=True, values=METRICS),
+        _c("claimants", "integer", "Distinct claimants giving a current figure.", required=True),
+        _c("claims", "integer", "Current figures compared.", required=True),
+        _c("lowest", "integer", "Lowest lower bound claimed.", null_means="no claim gives a lower bound"),
+        _c("highest", "integer", "Highest number claimed (an upper bound, or the lower bound of an open-ended claim).",
+           null_means="no number"),
+        _c("spread", "integer", "highest minus lowest.", null_means="lowest or highest unknown"),
+        _c("ratio", "real", "highest / lowest, to 2 decimals.", null_means="the lowest claim is 0 or unknown"),
+        _c("who_said_what", "text", "Each claimant's number, '; '-separated, with the id of any correction.", required=True),
+    ),
+)
+
+BELLIGERENT_GAPS = Table(
+    name="belligerent_gaps",
+    description="Incidents where the belligerent (or a body under it in the actors' parent chain) published a civilian death "
+                "toll or assessed the allegation as non-credible: the deaths it conceded against the current claims of "
+                "everyone else, largest gap first. Superseded and corrected figures are left out. Read by the canned "
+                "query `belligerent_vs_monitors`." + _SUMMARY,
+    pk="rank",
+    curated=False,
+    columns=(
+        _c("rank", "integer", "Position when sorted by gap, largest first (then by incident id).", required=True),
+        _c("incident_id", "id", "The incident.", required=True, references="incidents.incident_id"),
+        _c("title", "text", "The incident's title.", required=True),
+        _c("date_start", "date", "Earliest date of the incident.", required=True),
+        _c("country", "country", "Country.", null_means="not known"),
+        _c("belligerent", "id", "The actor credited with, or suspected of, the strike.", required=True,
+           references="actors.actor_id"),
+        _c("belligerent_assessment", "text", "The belligerent's own assessment of the allegation.", required=True,
+           values=ASSESSMENTS),
+        _c("conceded", "integer", "Highest civilian death toll the belligerent's side published (0 when it assessed the "
+           "allegation non-credible and published none).", null_means="no toll published"),
+        _c("conceded_by", "text", "The belligerent-side claimants, ','-separated.", null_means="no toll published"),
+        _c("others_lowest", "integer", "Lowest current claim by everyone else.", null_means="no lower bound claimed"),
+        _c("others_highest", "integer", "Highest current claim by everyone else.", null_means="no number claimed"),
+        _c("other_claimants", "integer", "Distinct other claimants.", required=True),
+        _c("gap", "integer", "others_highest minus conceded (minus 0 when nothing was conceded).",
+           null_means="others_highest unknown"),
+        _c("ratio", "real", "others_highest / conceded, to 1 decimal.", null_means="nothing or 0 conceded"),
+    ),
+)
+
+BELLIGERENT_TOTALS = Table(
+    name="belligerent_totals",
+    description="Incidents and their derived civilian death tolls per belligerent. Minimums and maximums are summed "
+                "separately. Read by the canned query `incidents_by_belligerent`." + _SUMMARY,
+    pk="belligerent",
+    curated=False,
+    label_column="name",
+    columns=(
+        _c("belligerent", "id", "The belligerent.", required=True, references="actors.actor_id"),
+        _c("name", "text", "Its name.", required=True),
+        _c("incidents", "integer", "Incidents credited to it.", required=True),
+        _c("civilians_killed_min", "integer", "Sum of the incidents' civilians_killed_min.",
+           null_means="no incident has a lower bound"),
+        _c("civilians_killed_max", "integer", "Sum of the incidents' civilians_killed_max.",
+           null_means="at least one incident has an open-ended or unknown maximum"),
+        _c("incidents_without_upper_bound", "integer", "Incidents whose civilians_killed_max is empty.", required=True),
+        _c("first", "date", "Earliest date_start.", required=True),
+        _c("last", "date", "Latest date_end.", required=True),
+    ),
+)
+
+SOURCE_TYPE_TOTALS = Table(
+    name="source_type_totals",
+    description="How many sources of each type civcas holds, how many were read directly and how many are known only "
+                "through a citing source. Read by the canned query `sources_by_type`." + _SUMMARY,
+    pk="source_type",
+    curated=False,
+    columns=(
+        _c("source_type", "text", "The type of source.", required=True, values=SOURCE_TYPES),
+        _c("sources", "integer", "Sources of this type.", required=True),
+        _c("read_directly", "integer", "Of which read directly (no `cited_in`).", required=True),
+        _c("known_only_through_citation", "integer", "Of which known only through a citing source.", required=True),
+        _c("publishers", "text", "Their distinct publishers, ','-separated.", null_means="no publisher recorded"),
+    ),
+)
+
+COMPLETENESS_COUNTS = Table(
+    name="completeness_counts",
+    description="Share of incidents with each detail recorded (after Iraq Body Count's completeness table). Read by the "
+                "canned query `completeness`." + _SUMMARY,
+    pk="position",
+    curated=False,
+    columns=(
+        _c("position", "integer", "Order of the detail in the table.", required=True),
+        _c("detail", "text", "The detail.", required=True),
+        _c("incidents", "integer", "Incidents with that detail recorded.", required=True),
+        _c("percent", "real", "Their share of all incidents, in percent (1 decimal).", required=True),
+    ),
+)
+
+PLACE_INCIDENTS = Table(
+    name="place_incidents",
+    description="Geolocated incidents per place, so that \"incidents near a point\" measures each distance once per "
+                "place and reads the nearest places first. Read by the canned query `incidents_near`." + _SUMMARY,
+    pk="place_id",
+    curated=False,
+    indexes=(("latitude", "longitude"),),
+    columns=(
+        _c("place_id", "id", "The place.", required=True, references="places.place_id"),
+        _c("latitude", "real", "Latitude of its incidents, WGS84.", required=True),
+        _c("longitude", "real", "Longitude of its incidents, WGS84.", required=True),
+        _c("incidents", "integer", "Geolocated incidents at the place.", required=True),
+    ),
+)
+
+SUMMARIES = (DISAGREEMENT_GROUPS, BELLIGERENT_GAPS, BELLIGERENT_TOTALS, SOURCE_TYPE_TOTALS, COMPLETENESS_COUNTS,
+             PLACE_INCIDENTS)
+
+GENERATED = (BUILD_INFO, DATA_DICTIONARY, CODES, FACET_COUNTS) + SUMMARIES
 ALL_TABLES = TABLES + GENERATED
 BY_NAME = {t.name: t for t in ALL_TABLES}

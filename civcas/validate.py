@@ -1,20 +1,18 @@
-"""Row-level validation of the raw CSV files.
+"""The rules a raw CSV row must meet, and reading the raw files.
 
-Each raw file is streamed once: every cell is parsed by a converter compiled
-from its column declaration, and every problem becomes one `Problem`, so a
-curator sees all of them in one run. Rules that need more than one row
-(unique ids, references, breakdown <= total) are checked in civcas.checks.
+Each raw file is streamed once into a staging table (civcas.load); every cell is then checked in SQL by the
+rule compiled here from its column's declaration (cell_error_sql), and every row whose cells are all valid by
+the rules across its cells (ROW_RULES). Every problem becomes one `Problem`, so a curator sees all of them in
+one run. Rules that need more than one row (unique ids, references, breakdown <= total) are in civcas.checks.
 """
 from __future__ import annotations
 
 import csv
-import datetime as dt
-import math
 import re
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
-from urllib.parse import urlsplit
+from typing import Iterator
 
 from .schema import DATE_PRECISION_MAX_SPAN, OPEN_ENDED, Column, Table
 
@@ -32,107 +30,89 @@ class Problem:
         return f"{self.path}:{self.line}: {self.column}: {self.message}"
 
 
-class Invalid(ValueError):
-    """A cell that cannot be accepted; the message says why."""
-
-
 def shown(value) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+# The characters str.strip() removes (Unicode White_Space), for SQL's trim() and GLOB: a cell with any of them at
+# either end is reported, as a curator cannot see them.
+WHITESPACE = "".join(ch for ch in map(chr, range(0x3001)) if ch.isspace())
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-INTEGER = re.compile(r"[+-]?[0-9]+")
-ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 LANGUAGE = re.compile(r"[a-z]{2}")
 COUNTRY = re.compile(r"[A-Z]{2}")
 
 
-def _id(text: str) -> str:
-    if not SLUG.fullmatch(text):
-        raise Invalid("not a slug: use lower-case letters, digits and single hyphens")
-    return text
+def lit(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
-def _integer(text: str) -> int:
-    if not INTEGER.fullmatch(text):
-        raise Invalid("not a whole number")
-    return int(text)
+# --- Rules for one cell ----------------------------------------------------------------------------------------
+# Every cell is validated in SQL, set-based, over the staged raw text (civcas.load): for each column kind, the
+# conditions that reject a non-empty cell, in order, each with its message. {c} is the cell (raw text, never
+# empty here) and {s} the same without a leading + or -.
 
-
-def _real(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise Invalid("not a number") from None
-    if not math.isfinite(value):
-        raise Invalid("not a finite number")
-    return value
-
-
-def _date(text: str) -> str:
-    if not ISO_DATE.fullmatch(text):
-        raise Invalid("not an ISO date YYYY-MM-DD")
-    try:
-        dt.date.fromisoformat(text)
-    except ValueError:
-        raise Invalid("no such date") from None
-    return text
-
-
-def _url(text: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc or any(ch.isspace() for ch in text):
-        raise Invalid("not an absolute http(s) URL")
-    return text
-
-
-def _language(text: str) -> str:
-    if not LANGUAGE.fullmatch(text):
-        raise Invalid("not an ISO 639-1 two-letter language code")
-    return text
-
-
-def _country(text: str) -> str:
-    if not COUNTRY.fullmatch(text):
-        raise Invalid("not an ISO 3166-1 alpha-2 country code")
-    return text
-
-
-def _flag(text: str) -> int:
-    if text not in ("0", "1"):
-        raise Invalid("must be 0 or 1")
-    return int(text)
-
-
-PARSERS: dict[str, Callable[[str], object]] = {
-    "id": _id, "text": str, "integer": _integer, "real": _real, "date": _date,
-    "url": _url, "language": _language, "country": _country, "flag": _flag,
+SIGNLESS = "CASE WHEN substr({c}, 1, 1) IN ('+', '-') THEN substr({c}, 2) ELSE {c} END"
+KIND_RULES: dict[str, tuple[tuple[str, str], ...]] = {
+    "id": (("{c} GLOB '*[^a-z0-9-]*' OR {c} GLOB '-*' OR {c} GLOB '*-' OR {c} GLOB '*--*'",
+            "not a slug: use lower-case letters, digits and single hyphens"),),
+    "text": (),
+    "integer": (("{s} = '' OR {s} GLOB '*[^0-9]*'", "not a whole number"),
+                ("length(ltrim({s}, '0')) > 18", "is too large (more than 18 digits)")),
+    # A plain decimal number: digits with at most one point; no exponent, no digit of another script.
+    "real": (("lower({s}) IN ('nan', 'inf', 'infinity')", "not a finite number"),
+             ("{s} NOT GLOB '*[0-9]*' OR {s} GLOB '*[^0-9.]*' OR {s} GLOB '*.*.*'", "not a number")),
+    "date": (("{c} NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'", "not an ISO date YYYY-MM-DD"),
+             # '+0 days' makes SQLite normalise an impossible day (2016-02-30 -> 2016-03-01), so it no longer compares equal
+             ("date({c}, '+0 days') IS NOT {c} OR {c} < '0001'", "no such date")),
+    # scheme http or https (any case), a non-empty host, no whitespace anywhere
+    "url": (("NOT (lower(substr({c}, 1, 7)) = 'http://' AND substr({c}, 8, 1) NOT IN ('', '/', '?', '#') "
+             "OR lower(substr({c}, 1, 8)) = 'https://' AND substr({c}, 9, 1) NOT IN ('', '/', '?', '#')) "
+             # (the whitespace class is slow to match, so only URLs with a character outside printable ASCII get it)
+             "OR {c} GLOB '*[^!-~]*' AND {c} GLOB " + lit("*[" + WHITESPACE + "]*"), "not an absolute http(s) URL"),),
+    "language": (("{c} NOT GLOB '[a-z][a-z]'", "not an ISO 639-1 two-letter language code"),),
+    "country": (("{c} NOT GLOB '[A-Z][A-Z]'", "not an ISO 3166-1 alpha-2 country code"),),
+    "flag": (("{c} NOT IN ('0', '1')", "must be 0 or 1"),),
 }
+CASTS = {"INTEGER": "CAST({c} AS INTEGER)", "REAL": "CAST({c} AS REAL)", "TEXT": "{c}"}
 
 
-def converter(column: Column) -> Callable[[str], object]:
-    """Compile one column's declaration into a function: raw text -> value or Invalid."""
-    parse = PARSERS[column.kind]
-    allowed = column.values
-    lo, hi = column.minimum, column.maximum
+def quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
-    def convert(text: str):
-        if text.strip() != text:
-            raise Invalid("has leading or trailing spaces")
-        if text == "":
-            if column.required:
-                raise Invalid("required, but empty")
-            return None
-        value = parse(text)
-        if allowed is not None and value not in allowed:
-            raise Invalid("not an allowed value; use one of " + ", ".join(map(str, allowed)))
-        if lo is not None and value < lo:
-            raise Invalid(f"must be at least {lo:g}")
-        if hi is not None and value > hi:
-            raise Invalid(f"must be at most {hi:g}")
-        return value
 
-    return convert
+def typed_sql(column: Column, cell: str | None = None) -> str:
+    """The SQL value of a valid raw cell: NULL when empty, else the column's type."""
+    c = f"nullif({cell or quoted(column.name)}, '')"
+    return CASTS[column.sql_type].format(c=c)
+
+
+def cell_error_sql(column: Column, cell: str | None = None) -> str:
+    """A SQL expression giving the message for an invalid raw cell, NULL for a valid one.
+
+    The first rule a cell breaks gives the message, in this order: leading or trailing whitespace, empty when
+    required, the kind's rules, the allowed values, the bounds."""
+    c = cell or quoted(column.name)
+    s = SIGNLESS.format(c=c)
+    value = CASTS[column.sql_type].format(c=c)
+    spaces = f"{c} != trim({c}, {lit(WHITESPACE)})"
+    empty = lit("required, but empty") if column.required else "NULL"
+    rules = [(condition.format(c=c, s=s), message) for condition, message in KIND_RULES[column.kind]]
+    if column.values is not None:
+        allowed = ", ".join(str(v) if isinstance(v, int) else lit(v) for v in column.values)
+        rules.append((f"{value} NOT IN ({allowed})", "not an allowed value; use one of " + ", ".join(map(str, column.values))))
+    if column.minimum is not None:
+        rules.append((f"{value} < {column.minimum!r}", f"must be at least {column.minimum:g}"))
+    if column.maximum is not None:
+        rules.append((f"{value} > {column.maximum!r}", f"must be at most {column.maximum:g}"))
+    if not rules:  # free text
+        return f"CASE WHEN {spaces} THEN 'has leading or trailing spaces' WHEN {c} = '' THEN {empty} END"
+    # A cell that meets every rule of its kind or vocabulary has no whitespace at either end (none allows
+    # it), so the costlier whitespace test runs only to name the problem of a cell that breaks a rule.
+    broken = " OR ".join(f"({condition})" for condition, _ in rules)
+    named = " ".join(f"WHEN {condition} THEN {lit(message)}" for condition, message in rules)
+    return (f"CASE WHEN {c} = '' THEN {empty} WHEN NOT ({broken}) THEN NULL "
+            f"ELSE CASE WHEN {spaces} THEN 'has leading or trailing spaces' {named} END END")
 
 
 # --- Reading ------------------------------------------------------------------
@@ -146,21 +126,20 @@ def _bad_utf8_lines(path: Path) -> Iterator[tuple[int, str]]:
                 yield number, f"not valid UTF-8 (byte {raw[e.start:e.start + 1]!r} at position {e.start + 1})"
 
 
-def read_records(path: Path, shown_path: str, problems: list[Problem]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (line the record starts on, {column: text}) for each record.
+def read_rows(path: Path, shown_path: str, width: int, lines: array, problems: list[Problem]) -> Iterator[list[str]]:
+    """Yield each record's cells after the header, appending the line it starts on to `lines`.
 
-    Accepts a UTF-8 BOM and CRLF line endings; blank lines are skipped.
+    Accepts a UTF-8 BOM and CRLF line endings; blank lines are skipped; a record with the wrong number of cells is
+    reported and skipped; reading stops at malformed CSV or bytes that are not UTF-8 (both reported).
     """
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f, strict=True)
-            try:
-                header = next(reader)
-            except StopIteration:
+            if next(reader, None) is None:
                 problems.append(Problem(shown_path, 1, "(header)", "file is empty; a header row is required"))
                 return
-            width = len(header)
             start = reader.line_num + 1
+            append = lines.append
             while True:
                 try:
                     cells = next(reader)
@@ -169,16 +148,29 @@ def read_records(path: Path, shown_path: str, problems: list[Problem]) -> Iterat
                 except csv.Error as e:
                     problems.append(Problem(shown_path, start, "(row)", f"malformed CSV: {e}"))
                     return
-                if cells and cells != [""] * len(cells):
-                    if len(cells) != width:
-                        problems.append(Problem(shown_path, start, "(row)",
-                                                f"has {len(cells)} cells, the header has {width} ({','.join(cells)[:60]!r})"))
-                    else:
-                        yield start, dict(zip(header, cells))
+                if len(cells) == width:
+                    if cells[0] or any(cells):
+                        append(start)
+                        yield cells
+                elif any(cells):
+                    problems.append(Problem(shown_path, start, "(row)",
+                                            f"has {len(cells)} cells, the header has {width} ({','.join(cells)[:60]!r})"))
                 start = reader.line_num + 1
     except UnicodeDecodeError:
         for line, message in _bad_utf8_lines(path):
             problems.append(Problem(shown_path, line, "(file)", message))
+
+
+def nul_lines(path: Path) -> list[int]:
+    """Lines holding a NUL byte, which SQLite's text functions would stop at: such a file is rejected."""
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            if b"\0" in chunk:
+                break
+        else:
+            return []
+        f.seek(0)
+        return [number for number, line in enumerate(f, start=1) if b"\0" in line]
 
 
 def check_header(table: Table, header: list[str], shown_path: str, problems: list[Problem]) -> bool:
@@ -206,83 +198,75 @@ def check_header(table: Table, header: list[str], shown_path: str, problems: lis
 
 
 def read_header(path: Path) -> list[str]:
-    # Undecodable bytes are replaced here so the header can still be checked; read_records reports them.
+    # Undecodable bytes are replaced here so the header can still be checked; read_rows reports them.
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
         return next(csv.reader(f), [])
 
 
-# --- Rules within one row ---------------------------------------------------------
+# --- Rules within one row ---------------------------------------------------------------------------------------
+# Checked in SQL on rows whose every cell is valid, over the typed values (NULL = empty). Each rule: the column
+# reported, the condition that breaks it, the message (a SQL expression) and the value shown after it.
+# civcas_str(x) and civcas_shown(x) are Python's str() and shown(), registered by civcas.load.
 
-def _row_rules_figures(row: dict, fail: Callable[[str, str, object], None]) -> None:
-    q, lo, hi = row["qualifier"], row["value_min"], row["value_max"]
-    if lo is not None and hi is not None and lo > hi:
-        fail("value_min", f"is greater than value_max {hi}", lo)
-    if q in ("exact", "about") and (lo is None or lo != hi):
-        fail("value_max", f"must equal value_min for qualifier {q!r}", hi)
-    elif q in OPEN_ENDED and (lo is None or hi is not None):
-        fail("value_max", f"must be empty and value_min given for open-ended qualifier {q!r}", hi)
-    elif q == "up to" and (lo is not None or hi is None):
-        fail("value_min", "must be empty and value_max given for qualifier 'up to'", lo)
-    elif q == "range" and (lo is None or hi is None or lo >= hi):
-        fail("value_max", "must be greater than value_min for qualifier 'range'", hi)
-    if row["incident_id"] is None and row["scope_area"] is None:
-        fail("scope_area", "required for an aggregate figure (one with no incident_id)", row["scope_area"])
-    if row["incident_id"] is None and row["aggregate_kind"] is None:
-        fail("aggregate_kind", "required for an aggregate figure (one with no incident_id)", row["aggregate_kind"])
-    if row["incident_id"] is not None:
-        for name in ("scope_area", "aggregate_kind", "scope_perpetrator", "period_start", "period_end"):
-            if row[name] is not None:
-                fail(name, "must be empty for an incident figure (scope belongs to aggregates)", row[name])
-    _ordered(row, "period_start", "period_end", fail)
+@dataclass(frozen=True)
+class RowRule:
+    column: str
+    broken: str
+    message: str
+    value: str
 
 
-def _row_rules_incidents(row: dict, fail) -> None:
-    start, end, precision = row["date_start"], row["date_end"], row["date_precision"]
-    if start and end:
-        if start > end:
-            fail("date_end", f"is before date_start {start}", end)
-        elif precision in DATE_PRECISION_MAX_SPAN:
-            span = (dt.date.fromisoformat(end) - dt.date.fromisoformat(start)).days
-            if span > DATE_PRECISION_MAX_SPAN[precision]:
-                fail("date_precision", f"code {precision} allows at most {DATE_PRECISION_MAX_SPAN[precision]} days "
-                                       f"between date_start and date_end, not {span}", precision)
+def _literal_rule(column: str, broken: str, message: str, value: str | None = None) -> RowRule:
+    return RowRule(column, broken, lit(message), value or column)
 
 
-def _row_rules_places(row: dict, fail) -> None:
-    geo = ("latitude", "longitude", "geo_precision", "geo_method")
-    given = [name for name in geo if row[name] is not None]
-    if given and len(given) != len(geo):
-        for name in geo:
-            if row[name] is None:
-                fail(name, "required when the place is geolocated (" + ", ".join(given) + " given)", row[name])
+def _ordered(first: str, second: str) -> RowRule:
+    return RowRule(second, f"{first} IS NOT NULL AND {second} IS NOT NULL AND {first} > {second}",
+                   f"'is before {first} ' || civcas_str({first})", second)
 
 
-def _row_rules_sources(row: dict, fail) -> None:
-    _ordered(row, "published", "accessed", fail)
+_OPEN = ", ".join(lit(q) for q in OPEN_ENDED)
+_SPANS = " ".join(f"WHEN {code} THEN {days}" for code, days in DATE_PRECISION_MAX_SPAN.items())
+_GEO = ("latitude", "longitude", "geo_precision", "geo_method")
+_GIVEN = "rtrim(" + " || ".join(f"CASE WHEN {n} IS NOT NULL THEN '{n}, ' ELSE '' END" for n in _GEO) + ", ', ')"
 
-
-def _row_rules_countries(row: dict, fail) -> None:
-    _ordered(row, "lat_min", "lat_max", fail)
-    _ordered(row, "lon_min", "lon_max", fail)
-
-
-def _ordered(row: dict, first: str, second: str, fail) -> None:
-    if row[first] is not None and row[second] is not None and row[first] > row[second]:
-        fail(second, f"is before {first} {row[first]}", row[second])
-
-
-def _row_rules_changes(row: dict, fail) -> None:
-    if row["action"] == "merged" and row["replaced_by"] is None:
-        fail("replaced_by", "required when action is 'merged'", row["replaced_by"])
-    elif row["action"] != "merged" and row["replaced_by"] is not None:
-        fail("replaced_by", "must be empty unless action is 'merged'", row["replaced_by"])
-
-
-ROW_RULES = {
-    "changes": _row_rules_changes,
-    "figures": _row_rules_figures,
-    "incidents": _row_rules_incidents,
-    "places": _row_rules_places,
-    "sources": _row_rules_sources,
-    "countries": _row_rules_countries,
+ROW_RULES: dict[str, tuple[RowRule, ...]] = {
+    "figures": (
+        RowRule("value_min", "value_min IS NOT NULL AND value_max IS NOT NULL AND value_min > value_max",
+                "'is greater than value_max ' || civcas_str(value_max)", "value_min"),
+        RowRule("value_max", "qualifier IN ('exact', 'about') AND (value_min IS NULL OR value_min IS NOT value_max)",
+                "'must equal value_min for qualifier ' || civcas_shown(qualifier)", "value_max"),
+        RowRule("value_max", f"qualifier IN ({_OPEN}) AND (value_min IS NULL OR value_max IS NOT NULL)",
+                "'must be empty and value_min given for open-ended qualifier ' || civcas_shown(qualifier)", "value_max"),
+        _literal_rule("value_min", "qualifier = 'up to' AND (value_min IS NOT NULL OR value_max IS NULL)",
+                      "must be empty and value_max given for qualifier 'up to'"),
+        _literal_rule("value_max", "qualifier = 'range' AND (value_min IS NULL OR value_max IS NULL OR value_min >= value_max)",
+                      "must be greater than value_min for qualifier 'range'"),
+        _literal_rule("scope_area", "incident_id IS NULL AND scope_area IS NULL",
+                      "required for an aggregate figure (one with no incident_id)"),
+        _literal_rule("aggregate_kind", "incident_id IS NULL AND aggregate_kind IS NULL",
+                      "required for an aggregate figure (one with no incident_id)"),
+        *(_literal_rule(name, f"incident_id IS NOT NULL AND {name} IS NOT NULL",
+                        "must be empty for an incident figure (scope belongs to aggregates)")
+          for name in ("scope_area", "aggregate_kind", "scope_perpetrator", "period_start", "period_end")),
+        _ordered("period_start", "period_end"),
+    ),
+    "incidents": (
+        RowRule("date_end", "date_start > date_end", "'is before date_start ' || date_start", "date_end"),
+        RowRule("date_precision",
+                f"date_start <= date_end AND julianday(date_end) - julianday(date_start) > CASE date_precision {_SPANS} END",
+                f"'code ' || date_precision || ' allows at most ' || CASE date_precision {_SPANS} END || "
+                "' days between date_start and date_end, not ' || CAST(julianday(date_end) - julianday(date_start) AS INTEGER)",
+                "date_precision"),
+    ),
+    "places": tuple(
+        RowRule(name, f"{name} IS NULL AND {_GIVEN} != ''",
+                f"'required when the place is geolocated (' || {_GIVEN} || ' given)'", name)
+        for name in _GEO),
+    "sources": (_ordered("published", "accessed"),),
+    "countries": (_ordered("lat_min", "lat_max"), _ordered("lon_min", "lon_max")),
+    "changes": (
+        _literal_rule("replaced_by", "action = 'merged' AND replaced_by IS NULL", "required when action is 'merged'"),
+        _literal_rule("replaced_by", "action != 'merged' AND replaced_by IS NOT NULL", "must be empty unless action is 'merged'"),
+    ),
 }

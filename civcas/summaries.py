@@ -1,0 +1,169 @@
+"""Small tables the build computes from the data so that pages never aggregate a whole table per request.
+
+The database is immutable once built, so a count or a grouping a canned query or page would compute over
+every incident or figure on each request is computed here once instead. Each table is declared (columns and
+descriptions) in civcas/schema.py; the SQL that fills it is here, next to the indexes the canned queries in
+civcas/site.yml need beyond those declared per table. tests/test_query_plans.py checks their query plans.
+"""
+from __future__ import annotations
+
+import sqlite3
+
+from .schema import SUMMARIES
+
+# Incidents grouped by what "where claims disagree" compares: the same incident (or, for aggregate figures, the
+# same area, kind, perpetrator, period and date) and metric, among current figures, when more than one distinct
+# number is claimed. Ranked by ratio (highest first), so the canned query reads the first rows of the table.
+DISAGREEMENT_GROUPS = """
+insert into disagreement_groups (rank, about, incident_id, metric, claimants, claims, lowest, highest, spread, ratio,
+                                 who_said_what)
+select row_number() over (order by ratio desc, about, metric), *
+from (
+  select coalesce(i.title, f.scope_area || coalesce(' — ' || p.name, '') || ' (' || f.aggregate_kind ||
+                  coalesce(', as of ' || f.as_of, '') || ')') as about,
+         f.incident_id, f.metric,
+         count(distinct f.claimant) as claimants,
+         count(*) as claims,
+         min(f.value_min) as lowest,
+         max(coalesce(f.value_max, f.value_min)) as highest,
+         max(coalesce(f.value_max, f.value_min)) - min(f.value_min) as spread,
+         round(1.0 * max(coalesce(f.value_max, f.value_min)) / nullif(min(f.value_min), 0), 2) as ratio,
+         group_concat(a.name || ': ' ||
+                      case when f.value_min is null then 'up to ' || f.value_max
+                           when f.value_max is null then f.value_min || '+'
+                           when f.value_max != f.value_min then f.value_min || '–' || f.value_max
+                           else f.value_min end ||
+                      coalesce(' [corrected: ' || f.corrected_by || ']', ''), '; ') as who_said_what
+  from figures f
+  join actors a on a.actor_id = f.claimant
+  left join incidents i on i.incident_id = f.incident_id
+  left join actors p on p.actor_id = f.scope_perpetrator
+  where f.superseded_by is null
+  group by f.incident_id, f.scope_area, f.aggregate_kind, f.scope_perpetrator, f.period_start, f.period_end,
+           case when f.incident_id is null then f.as_of end, f.metric
+  having count(distinct coalesce(f.value_min, -1) || '-' || coalesce(f.value_max, -1)) > 1)
+"""
+
+# The belligerent's conceded toll against everyone else's, per incident, largest gap first.
+BELLIGERENT_GAPS = """
+insert into belligerent_gaps (rank, incident_id, title, date_start, country, belligerent, belligerent_assessment,
+                              conceded, conceded_by, others_lowest, others_highest, other_claimants, gap, ratio)
+with current as (
+  -- the belligerent's side: the claimant shares the belligerent's top of the actors' parent chain
+  select f.incident_id, f.claimant, f.value_min, f.value_max, a.top_id = b.top_id as belligerent_side
+  from figures f
+  join actors a on a.actor_id = f.claimant
+  join incidents i on i.incident_id = f.incident_id
+  join actors b on b.actor_id = i.belligerent
+  where f.incident_id is not null and f.metric = 'civilians_killed'
+    and f.superseded_by is null and f.corrected_by is null),
+conceded as (
+  select incident_id, max(coalesce(value_max, value_min)) as conceded,
+         group_concat(distinct claimant) as conceded_by
+  from current where belligerent_side group by incident_id),
+others as (
+  select incident_id, min(value_min) as lowest, max(coalesce(value_max, value_min)) as highest,
+         count(distinct claimant) as claimants
+  from current where not belligerent_side group by incident_id),
+gaps as (
+  select i.incident_id, i.title, i.date_start, i.country, i.belligerent, i.belligerent_assessment,
+         coalesce(c.conceded, case when i.belligerent_assessment = 'non-credible' then 0 end) as conceded,
+         coalesce(c.conceded_by, case when i.belligerent_assessment = 'non-credible'
+                                      then i.belligerent || ' (assessed non-credible)' end) as conceded_by,
+         o.lowest as others_lowest, o.highest as others_highest, o.claimants as other_claimants,
+         o.highest - coalesce(c.conceded, 0) as gap,
+         round(1.0 * o.highest / nullif(c.conceded, 0), 1) as ratio
+  from incidents i
+  join others o on o.incident_id = i.incident_id
+  left join conceded c on c.incident_id = i.incident_id
+  where c.conceded is not null or i.belligerent_assessment = 'non-credible')
+select row_number() over (order by gap desc, incident_id), * from gaps
+"""
+
+BELLIGERENT_TOTALS = """
+insert into belligerent_totals (belligerent, name, incidents, civilians_killed_min, civilians_killed_max,
+                                incidents_without_upper_bound, first, last)
+select i.belligerent, a.name, count(*),
+       sum(i.civilians_killed_min),
+       case when count(*) filter (where i.civilians_killed_max is null) = 0 then sum(i.civilians_killed_max) end,
+       count(*) filter (where i.civilians_killed_max is null),
+       min(i.date_start), max(i.date_end)
+from incidents i join actors a on a.actor_id = i.belligerent
+group by i.belligerent
+"""
+
+SOURCE_TYPE_TOTALS = """
+insert into source_type_totals (source_type, sources, read_directly, known_only_through_citation, publishers)
+select source_type, count(*),
+       count(*) filter (where cited_in is null),
+       count(*) filter (where cited_in is not null),
+       group_concat(distinct publisher)
+from sources
+group by source_type
+"""
+
+# Share of incidents with each detail recorded; one pass over incidents.
+COMPLETENESS_COUNTS = """
+insert into completeness_counts (position, detail, incidents, percent)
+with n as (
+  select count(*) as total,
+         count(*) filter (where date_precision = 1) as exact_date,
+         count(*) filter (where geo_precision <= 3) as village,
+         count(*) filter (where civilians_killed_min is not null) as toll,
+         count(*) filter (where belligerent_status = 'known') as confirmed,
+         count(*) filter (where provisional = 0) as corroborated
+  from incidents),
+details (position, detail, incidents) as (
+  select 1, 'exact date (precision 1)', exact_date from n
+  union all select 2, 'coordinates at village level or better (precision 1-3)', village from n
+  union all select 3, 'a civilian death toll', toll from n
+  union all select 4, 'belligerent confirmed striking there', confirmed from n
+  union all select 5, 'two or more claimants (not provisional)', corroborated from n)
+select position, detail, incidents, round(100.0 * incidents / max((select total from n), 1), 1) from details
+"""
+
+# Geolocated incidents per point (a place's coordinates), so "incidents near a point" measures the distance
+# once per place and reads the nearest places first.
+PLACE_INCIDENTS = """
+insert into place_incidents (place_id, latitude, longitude, incidents)
+select place_id, latitude, longitude, count(*)
+from incidents
+where latitude is not null and longitude is not null
+group by place_id, latitude, longitude
+"""
+
+FILL = {
+    "disagreement_groups": DISAGREEMENT_GROUPS,
+    "belligerent_gaps": BELLIGERENT_GAPS,
+    "belligerent_totals": BELLIGERENT_TOTALS,
+    "source_type_totals": SOURCE_TYPE_TOTALS,
+    "completeness_counts": COMPLETENESS_COUNTS,
+    "place_incidents": PLACE_INCIDENTS,
+}
+
+# Indexes the canned queries need that a column list in schema.py cannot say (partial indexes). Aggregate
+# figures (no incident) are ~2% of figures: "aggregate tolls by claimant" and the headline numbers walk them in
+# perpetrator and metric order without reading the incident figures.
+QUERY_INDEXES = (
+    "create index if not exists idx_figures_aggregate_scope on figures (scope_perpetrator, metric, as_of) "
+    "where incident_id is null",
+)
+
+
+def index_name(table: str, columns: tuple[str, ...]) -> str:
+    """The name sqlite_utils gives an index (so create_indexes in build.py would find it already there)."""
+    return f"idx_{table}_{'_'.join(columns)}"
+
+
+def derive_summaries(conn: sqlite3.Connection) -> None:
+    """Fill every summary table (declared in civcas/schema.py) from the loaded and derived tables."""
+    names = {t.name for t in SUMMARIES}
+    if names != set(FILL):
+        raise RuntimeError(f"summary tables declared and filled differ: {sorted(names ^ set(FILL))}")
+    for table in SUMMARIES:
+        conn.execute(FILL[table.name])
+        for columns in table.indexes:
+            cols = ", ".join(f'"{c}"' for c in columns)
+            conn.execute(f'create index if not exists "{index_name(table.name, columns)}" on "{table.name}" ({cols})')
+    for sql in QUERY_INDEXES:
+        conn.execute(sql)

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8001
 
-.PHONY: install build check metadata serve test test-long bench clean
+.PHONY: install build check metadata serve test test-long bench loadtest clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ test-long: install
 
 bench: install
 	$(PY) -m bench.run
+
+# Bounded load on loopback against scripts/serve.sh: 60 s at each of 8, 32 and 64 connections, a realistic mix of
+# URLs; requests/s, errors and p50/p95/p99 per URL group, results in bench/data/loadtest-results.json.
+LOADTEST_ARGS ?= --seconds 60 --levels 8,32,64
+loadtest: civcas.db
+	$(PY) -m bench.loadtest --db civcas.db $(LOADTEST_ARGS)
 
 # A Docker build context in deploy/ (output, never committed): the pins of pyproject.toml and the command and
 # settings of scripts/serve.sh, read from those files (scripts/deploy_files.py).

@@ -94,7 +94,7 @@ def instrument() -> None:
     load.copy_typed = _timed(lambda conn, lt, *a, **k: f"copy_typed {lt.table.name}", load.copy_typed)
     load.validate_staged = _timed(lambda lt: f"  (validation thread) validate {lt.table.name}", load.validate_staged)
     build.load_tables = _timed(lambda *a, **k: "load_tables (all files)", build.load_tables)
-    for name in ("create_indexes", "derive_summaries", "create_search", "create_views", "write_dictionary",
+    for name in ("create_indexes", "derive_summaries", "derive_page_data", "create_search", "create_views", "write_dictionary",
                  "write_build_info"):
         if hasattr(build, name):
             setattr(build, name, _timed(lambda *a, _n=name, **k: _n, getattr(build, name)))

@@ -30,8 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVE = ROOT / "scripts" / "serve.sh"
 METADATA = ROOT / "metadata.yml"
 BASELINE_PATH = "/-/versions.json"
-# The request datasette-cluster-map 0.18.2 makes for the map above /civcas/incidents (its JS adds this query string).
-MAP_QUERY = "_size=max&_labels=on&_extra=count&_extra=next_url&_shape=objects"
+# The first request the map above /civcas/incidents makes (plugins/civcas_map.py: ids and coordinates only, no
+# facets, no count; then it follows next_url, 2,000 rows a page, up to max_points; a popup is read when opened).
+# Until 2026-12 the map was datasette-cluster-map 0.18.2's, which asked for
+# "_size=max&_labels=on&_extra=count&_extra=next_url&_shape=objects" (every column, labels, facets, a count).
+MAP_QUERY = "_col=latitude&_col=longitude&_size=max&_nofacet=1&_nocount=1&_shape=arrays"
 
 
 def free_port() -> int:
@@ -158,7 +161,7 @@ def typical_urls(database: str, s: dict[str, str]) -> list[tuple[str, str]]:
         if sample:
             urls.append((f"query {name} ?{'&'.join(sample)}",
                          f"/{database}/{name}?{urllib.parse.urlencode(sample)}"))
-    urls.append(("map data (2,000 rows)", f"/{database}/incidents.json?{MAP_QUERY}"))
+    urls.append(("map data (first 2,000 points)", f"/{database}/incidents.json?{MAP_QUERY}"))
     return urls
 
 

@@ -23,7 +23,7 @@ import sqlite_utils
 from .checks import check_all
 from .checksum import combined, data_checksums
 from .release import current_release
-from .derive import derive_all
+from .derive import REPLACED_BY_DERIVE, derive_all
 from .pagedata import derive_page_data
 from .summaries import derive_summaries
 from .load import LoadedTable, load_tables, register_functions
@@ -49,7 +49,7 @@ def load_all(conn: sqlite3.Connection, raw_dir: Path, shown_dir: str,
     register_functions(conn)
     loaded = load_tables(conn, TABLES, raw_dir, shown_dir, staging, problems)
     # The cross-row checks and the derived columns read the tables through their indexes.
-    create_indexes(sqlite_utils.Database(conn), derived=False)
+    create_indexes(sqlite_utils.Database(conn), before_derive=True)
     problems += check_all(conn, loaded)
     order = {f"{shown_dir}/{t.name}.csv": i for i, t in enumerate(TABLES)}
     problems.sort(key=lambda p: (order.get(p.path, 99), p.line, p.column))
@@ -62,14 +62,16 @@ def table_indexes(table: Table) -> list[tuple[str, ...]]:
     return declared + [(column,) for column, _, _ in table.foreign_keys if not any(ix[0] == column for ix in declared)]
 
 
-def create_indexes(db: sqlite_utils.Database, derived: bool) -> None:
-    """Indexes on raw columns only (derived=False: built before the checks, which use them), or the rest
-    (derived=True: after the derived columns are filled, so no UPDATE has to maintain them)."""
+def create_indexes(db: sqlite_utils.Database, before_derive: bool = False) -> None:
+    """Every declared index not yet made. before_derive: only those the checks and the derive step read
+    (on raw columns, in the tables the derive step does not replace); the rest come after, so that no write
+    of the derive step has to maintain them."""
     for table in ALL_TABLES:
         derived_names = {c.name for c in table.derived_columns}
         for columns in table_indexes(table):
-            if bool(derived_names.intersection(columns)) == derived:
-                db[table.name].create_index(columns, if_not_exists=True)
+            if before_derive and (table.name in REPLACED_BY_DERIVE or derived_names.intersection(columns)):
+                continue
+            db[table.name].create_index(columns, if_not_exists=True)
 
 
 def create_search(db: sqlite_utils.Database) -> None:
@@ -219,7 +221,7 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="civcas-checksum") as pool:
             checksums = pool.submit(checksum_file, tmp)
             conn.execute("BEGIN")
-            create_indexes(db, derived=True)
+            create_indexes(db)
             create_search(db)
             counts = write_build_info(db, raw_dir, checksums.result())
             conn.execute("COMMIT")

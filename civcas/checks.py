@@ -42,7 +42,9 @@ def check_breakdowns(conn: sqlite3.Connection, figures: LoadedTable) -> list[Pro
     # outer loop) and its totals found through an index: the (incident_id, metric) index for an incident's
     # figures, the source_id index for aggregates (all aggregates share incident_id NULL, so that index would
     # compare every aggregate with every other).
-    same = " AND ".join(f"t.[{c}] IS b.[{c}]" for c in SAME_CLAIM if c != "incident_id")
+    # Unary + keeps the planner from looking totals up by any of these columns (without statistics it would pick
+    # period_start, NULL for nearly every figure): only the match below is looked up through an index.
+    same = " AND ".join(f"+t.[{c}] IS b.[{c}]" for c in SAME_CLAIM if c != "incident_id")
     pairs = ", ".join(f"('{part}', '{total}')" for part, totals in BREAKDOWNS.items() for total in totals)
     branch = ("SELECT b.rowid, pairs.part, pairs.total, b.value_min, t.value_max, t.figure_id "
               "FROM figures b CROSS JOIN pairs CROSS JOIN figures t ON {match} AND " + same +
@@ -50,7 +52,7 @@ def check_breakdowns(conn: sqlite3.Connection, figures: LoadedTable) -> list[Pro
     rows = conn.execute(
         f"WITH pairs(part, total) AS (VALUES {pairs}) "
         + branch.format(match="t.incident_id = b.incident_id AND t.metric = pairs.total", incident="NOT NULL")
-        + " UNION ALL "  # unary + keeps the planner off the metric and incident indexes for aggregates
+        + " UNION ALL "
         + branch.format(match="t.source_id = b.source_id AND +t.metric = pairs.total AND +t.incident_id IS NULL",
                         incident="NULL"))
     return [Problem(figures.path, figures.line_of(rowid), "value_min",

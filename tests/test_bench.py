@@ -56,3 +56,18 @@ def test_generation_is_deterministic_and_cached(tmp_path):
     folder, _, cached = ensure_raw(Spec(50), tmp_path / "work", log=lambda m: None)
     again, _, cached_again = ensure_raw(Spec(50), tmp_path / "work", log=lambda m: None)
     assert (cached, cached_again, again) == (False, True, folder)
+
+
+def test_loadtest_smoke(built_db, tmp_path):
+    """`make loadtest` in miniature: 3 s at 4 connections against scripts/serve.sh serving the real build."""
+    from bench.loadtest import run
+
+    results = run(built_db, [4], 3, tmp_path, log=lambda m: None)
+    assert results["warm_up_errors"] == []
+    (level,) = results["levels"]
+    assert level["errors"] == 0, level["error_list"]
+    assert level["requests"] > 20 and level["requests_per_s"] > 5
+    assert {"home /", "incident row", "incidents table"} <= set(level["groups"])
+    for group in level["groups"].values():
+        assert 0 < group["p50_ms"] <= group["p95_ms"] <= group["p99_ms"] <= group["max_ms"]
+    assert (tmp_path / "loadtest-results.json").exists()

@@ -139,6 +139,7 @@ def test_markup_stays_text_in_the_map_popup(browser, hostile_site):
         page.wait_for_selector(".leaflet-marker-icon")
         page.locator(".leaflet-marker-icon").first.click()
         page.wait_for_selector(".leaflet-popup-content")
+        page.wait_for_selector(".civcas-popup-loading", state="detached")  # read when opened (plugins/civcas_map.py)
         popup = page.locator(".leaflet-popup-content")
         assert "Al-Heisha" in popup.inner_text()
         assert "<script>" in popup.inner_text() or "alert" in popup.inner_text()

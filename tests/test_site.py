@@ -18,12 +18,15 @@ import pytest
 from datasette.utils import escape_fts, parse_metadata
 from markupsafe import escape
 
+from bench.site import MAP_QUERY
+from civcas.pagedata import FACETS
 from conftest import PLUGINS, ROOT, production_settings
 
 DB = "civcas"
 METADATA = parse_metadata((ROOT / "metadata.yml").read_text(encoding="utf-8"))
 DATABASE_META = METADATA["databases"][DB]
 TABLE_META = DATABASE_META.get("tables", {})
+COUNTED = FACETS  # tables and columns whose unfiltered pages show the build's counts
 QUERIES = DATABASE_META["queries"]
 SEED_SOURCE = "wilkins-2016-11-11-us-led-strike-kills-20"
 RAQQA = (35.95, 39.0167)
@@ -94,7 +97,7 @@ def _sample(built_db, param: str) -> str:
 
 
 async def get_json(ds, path: str, **params):
-    response = await ds.client.get(path + ("?" + urlencode(params) if params else ""))
+    response = await ds.client.get(path + (("&" if "?" in path else "?") + urlencode(params) if params else ""))
     assert response.status_code == 200, (path, params, response.text[:500])
     return response.json()
 
@@ -259,7 +262,7 @@ async def test_claims_for_heisha_include_sohr_20_civilians_killed(ds, built_db):
     assert any(r["claimant"] == sohr and r["metric"] == "civilians_killed" and r["value_min"] == 20 for r in rows), rows
     everything = (await run_canned(ds, "claims_for_incident", {"incident": ""}))["rows"]
     count = sql_value(built_db, "select count(*) from figures where incident_id is not null")
-    assert len(everything) == min(count, ds.setting("max_returned_rows"))
+    assert len(everything) == min(count, 100)  # the first 100; the full list streams (incident_claims.csv)
 
 
 def great_circle_km(lat1, lon1, lat2, lon2) -> float:
@@ -338,10 +341,10 @@ async def test_source_report_defaults_to_the_seed_article(ds, built_db):
 async def test_aggregate_tolls_keep_all_party_figures(ds, built_db):
     rows = (await run_canned(ds, "aggregate_tolls_by_claimant", {}))["rows"]
     count = sql_value(built_db, "select count(*) from figures where incident_id is null")
-    assert len(rows) == min(count, ds.setting("max_returned_rows"))
+    assert len(rows) == min(count, 100)  # the first 100; the full list streams (aggregate_claims.csv)
     coalition = (await run_canned(ds, "aggregate_tolls_by_claimant", {"perpetrator": "us-led-coalition"}))["rows"]
-    assert len(coalition) == sql_value(
-        built_db, "select count(*) from figures where incident_id is null and scope_perpetrator = 'us-led-coalition'")
+    assert len(coalition) == min(100, sql_value(
+        built_db, "select count(*) from figures where incident_id is null and scope_perpetrator = 'us-led-coalition'"))
 
 
 async def test_headline_numbers_match_counts(ds, built_db):
@@ -355,35 +358,82 @@ async def test_headline_numbers_match_counts(ds, built_db):
 
 
 async def test_configured_facets(ds, built_db):
+    """Facets Datasette computes per request: the metadata's, on the tables whose pages are not given the build's
+    counts, and on a filtered page of a counted table (figures of one incident)."""
+    heisha_id = sql_value(built_db, "select incident_id from incidents where title like '%Heisha%' limit 1")
     checked = 0
     for table, meta in TABLE_META.items():
         facets = meta.get("facets") or []
         if not facets:
             continue
-        data = await get_json(ds, f"/{DB}/{table}.json", _labels="on")
+        where = {}
+        if table in COUNTED:  # a filtered page: one incident's rows, or one country's places
+            where = {"country": "SY"} if table == "places" else {"incident_id": heisha_id}
+        data = await get_json(ds, f"/{DB}/{table}.json", _labels="on", **where)
         size = meta.get("facet_size") or ds.setting("default_facet_size")
         assert set(data["facet_results"]) == set(facets), table
+        sql_where = "".join(f' and "{k}" = :{k}' for k in where)
         for column in facets:
             expected = sql_rows(built_db, f'select "{column}" as value, count(*) as count from "{table}" '
-                                          f'where "{column}" is not null group by "{column}" '
-                                          f"order by count desc, value limit {size}")
+                                          f'where "{column}" is not null{sql_where} group by "{column}" '
+                                          f"order by count desc, value limit {size}", where)
             got = data["facet_results"][column]["results"]
             assert [(r["value"], r["count"]) for r in got] == [(e["value"], e["count"]) for e in expected], (table, column)
             checked += 1
     assert checked
 
 
-async def test_facets_are_shown_on_the_incidents_page(ds):
-    html = (await ds.client.get(f"/{DB}/incidents")).text
-    for column in TABLE_META["incidents"]["facets"]:
+def test_facet_counts_are_the_tables_counts(built_db):
+    """facet_counts (civcas/pagedata.py) holds, for every counted column, its 100 most frequent values and the
+    number of distinct values, as a GROUP BY over the table gives them."""
+    for table, columns in COUNTED.items():
+        for column in columns:
+            groups = sql_rows(built_db, f'select "{column}" as value, count(*) as count from "{table}" '
+                                        f'where "{column}" is not null and "{column}" != \'\' group by "{column}"')
+            stored = sql_rows(built_db, "select rank, value, count from facet_counts "
+                                        "where table_name = ? and column_name = ? order by rank", (table, column))
+            assert stored and stored[0]["rank"] == 0 and stored[0]["count"] == len(groups), (table, column)
+            expected = sorted(((str(g["value"]), g["count"]) for g in groups), key=lambda g: (-g[1], g[0]))[:100]
+            assert [(r["value"], r["count"]) for r in stored[1:]] == expected, (table, column)
+
+
+@pytest.mark.parametrize("table", list(COUNTED))
+async def test_unfiltered_pages_show_the_builds_counts(ds, built_db, table):
+    """An unfiltered page counts nothing per request (_nofacet) and shows the stored counts as Datasette's facets,
+    linking to the filtered list."""
+    meta = TABLE_META.get(table, {})
+    size = meta.get("facet_size") or ds.setting("default_facet_size")
+    html = (await ds.client.get(f"/{DB}/{table}")).text
+    for column in COUNTED[table]:
         assert f'id="facet-{column}" data-column="{column}"' in html, column
+        top = sql_rows(built_db, "select value, label, count from facet_counts where table_name = ? "
+                                 "and column_name = ? and rank between 1 and ? order by rank", (table, column, size))
+        for r in top:
+            link = f'<a href="/{DB}/{table}?{urlencode({column: r["value"]})}">{escape(r["label"] or r["value"])}</a> {r["count"]:,}'
+            assert link in html, (column, link)
+    assert "_nofacet" not in html.split('<form class="filters"')[1].split("</form>")[0]  # filters keep their facets
+    data = await get_json(ds, f"/{DB}/{table}.json")
+    assert data["facet_results"] == {}
 
 
-async def test_facet_labels_show_names(ds, built_db):
-    data = await get_json(ds, f"/{DB}/incidents.json", _labels="on")
+async def test_facet_labels_show_names(built_db):
     names = {r["actor_id"]: r["name"] for r in sql_rows(built_db, "select actor_id, name from actors")}
-    results = data["facet_results"]["belligerent"]["results"]
-    assert results and all(r["label"] == names[r["value"]] for r in results)
+    stored = sql_rows(built_db, "select value, label from facet_counts where table_name = 'incidents' "
+                                "and column_name = 'belligerent' and rank > 0")
+    assert stored and all(r["label"] == names[r["value"]] for r in stored)
+
+
+async def test_filtered_incidents_offer_facets_as_links(ds, built_db):
+    html = (await ds.client.get(f"/{DB}/incidents?country=SY")).text
+    assert 'class="facet-info' not in html  # nothing counted per request unless asked for
+    links = html.split('class="civcas-facet-links"')[1].split("</p>")[0]
+    for column in COUNTED["incidents"]:
+        assert f'href="/{DB}/incidents?country=SY&amp;_facet={column}"' in links, column
+    data = await get_json(ds, f"/{DB}/incidents.json", country="SY", _facet="year")
+    expected = sql_rows(built_db, "select year as value, count(*) as count from incidents where country = 'SY' "
+                                  "group by year order by count desc, year limit 10")
+    assert [(r["value"], r["count"]) for r in data["facet_results"]["year"]["results"]] == \
+        [(e["value"], e["count"]) for e in expected]
 
 
 def foreign_keys(built_db) -> list[tuple[str, str, str, str]]:
@@ -456,6 +506,31 @@ async def test_search_box(ds, built_db, table):
     assert sorted(r[pk] for r in data) == sorted(r["pk"] for r in expected)
 
 
+async def test_common_word_search_walks_the_list_in_order(ds, built_db):
+    """plugins/civcas_search.py: a word matching a large share of the incidents is searched by walking the list's
+    index in its order (here forced by pages of 3 rows); every page, the order and the count are as Datasette's own."""
+    word = "strike"
+    expected = [r["incident_id"] for r in sql_rows(
+        built_db, "select incident_id from incidents where rowid in (select rowid from incidents_fts where "
+                  "incidents_fts match :w) order by date_start desc, incident_id", {"w": word})]
+    total = sql_value(built_db, "select max(rowid) from incidents")
+    assert len(expected) ** 2 > 3 * total * 19, "the word is too rare to be walked at this size"
+    data = await get_json(ds, f"/{DB}/incidents.json", _search=word, _size="3")
+    assert "exists (select 1 from incidents_fts" in data["query"]["sql"]
+    got, url = [], f"/{DB}/incidents.json?" + urlencode({"_search": word, "_size": "3", "_shape": "objects"})
+    while url:
+        page = (await ds.client.get(url.replace("http://localhost", ""))).json()
+        got += [r["incident_id"] for r in page["rows"]]
+        url = page["next_url"]
+    assert got == expected
+    html = (await ds.client.get(f"/{DB}/incidents?" + urlencode({"_search": word, "_size": "3"}))).text
+    assert f"<h3>{len(expected):,} rows" in html and f'name="_search" value="{word}"' in html
+    # At the usual page size the same word is searched Datasette's way.
+    data = await get_json(ds, f"/{DB}/incidents.json", _search=word)
+    assert "rowid in (select rowid from incidents_fts" in data["query"]["sql"]
+    assert data["filtered_table_rows_count"] == len(expected)
+
+
 async def test_search_heisha_finds_the_incident(ds, built_db):
     data = await get_json(ds, f"/{DB}/incidents.json", _search="Heisha", _shape="array")
     assert heisha(built_db)["incident_id"] in [r["incident_id"] for r in data]
@@ -498,6 +573,21 @@ async def test_whole_database_download(ds, built_db):
     assert response.status_code == 200
     assert response.content.startswith(b"SQLite format 3\x00")
     assert response.content == built_db.read_bytes()
+    assert int(response.headers["content-length"]) == built_db.stat().st_size
+    assert "transfer-encoding" not in response.headers
+
+
+async def test_database_download_ranges_and_etag(ds, built_db):
+    """plugins/civcas_download.py: a resumable download (Range) and a revalidation (If-None-Match) of the file."""
+    whole = built_db.read_bytes()
+    part = await ds.client.get(f"/{DB}.db", headers={"range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == whole[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(whole)}"
+    tail = await ds.client.get(f"/{DB}.db", headers={"range": "bytes=-16"})
+    assert tail.status_code == 206 and tail.content == whole[-16:]
+    assert (await ds.client.get(f"/{DB}.db", headers={"range": f"bytes={len(whole)}-"})).status_code == 416
+    etag = (await ds.client.get(f"/{DB}.db")).headers["etag"]
+    assert (await ds.client.get(f"/{DB}.db", headers={"if-none-match": etag})).status_code == 304
 
 
 # --- security and limits -----------------------------------------------------------------------
@@ -569,13 +659,16 @@ async def test_tile_layer_and_attribution_configured(ds):
     config = METADATA["plugins"]["datasette-cluster-map"]
     assert config["tile_layer"].startswith("https://")
     assert "OpenStreetMap" in config["tile_layer_options"]["attribution"]
-    html = (await ds.client.get(f"/{DB}/incidents")).text
+    html = (await ds.client.get(f"/{DB}/incidents_near")).text
     assert "window.DATASETTE_CLUSTER_MAP_TILE_LAYER = " + '"' + config["tile_layer"] + '"' in html
+    assert "openstreetmap.org/copyright" in html
+    html = (await ds.client.get(f"/{DB}/incidents")).text  # plugins/civcas_map.py's own map, same tiles
+    assert '"tile_layer": "' + config["tile_layer"] + '"' in html
     assert "openstreetmap.org/copyright" in html
 
 
-@pytest.mark.parametrize("path", [f"/{DB}/incidents", f"/{DB}/incidents_in_date_range", f"/{DB}/incidents_near",
-                                  f"/{DB}/children_and_women_killed"])
+@pytest.mark.parametrize("path", [f"/{DB}/incidents_in_date_range", f"/{DB}/incidents_near",
+                                  f"/{DB}/children_and_women_killed", f"/{DB}/places"])
 async def test_cluster_map_and_default_view_scripts_on_map_pages(ds, path):
     html = (await ds.client.get(path)).text
     assert "/-/static-plugins/datasette-cluster-map/datasette-cluster-map.js" in html
@@ -583,6 +676,54 @@ async def test_cluster_map_and_default_view_scripts_on_map_pages(ds, path):
     config = METADATA["plugins"]["civcas-map"]
     (south, west), (north, east) = config["default_bounds"]
     assert -90 <= south < north <= 90 and -180 <= west < east <= 180
+
+
+async def test_incidents_map_fetches_only_what_it_draws(ds):
+    """The incidents list has plugins/civcas_map.py's map, not datasette-cluster-map's (which fetches every column,
+    facets and a count, ~1 s a page at 1,000,000 incidents); its page gives the map the list's row count."""
+    html = (await ds.client.get(f"/{DB}/incidents?country=SY")).text
+    assert "datasette-cluster-map.js" not in html
+    assert "civcasPatchLeaflet" in html and "/-/static-plugins/datasette-cluster-map/leaflet.markercluster.min.js" in html
+    assert '"max_points": ' + str(METADATA["plugins"]["civcas-map"]["max_points"]) in html
+    count = (await get_json(ds, f"/{DB}/incidents.json", country="SY"))["filtered_table_rows_count"]
+    assert f'id="civcas-map" data-count="{count}"' in html
+    # What the map asks for (bench/site.py MAP_QUERY): ids and coordinates, no facets, no count; paged by next_url.
+    data = await get_json(ds, f"/{DB}/incidents.json?{MAP_QUERY}", country="SY")
+    assert data["columns"] == ["incident_id", "latitude", "longitude"]
+    assert data["facet_results"] == {} and data["filtered_table_rows_count"] is None
+    for name in ("latitude", "longitude", "_nofacet", "_nocount", "arrays"):
+        assert name in html.split("civcasPatchLeaflet")[-1], name  # the script asks for the same
+
+
+@pytest.mark.parametrize("column", ["country", "belligerent", "year", "grading", "place_id", "belligerent_assessment",
+                                    "provisional"])
+async def test_filtered_incidents_list_reads_an_index_in_its_order(ds, built_db, column):
+    """`?column=value`, newest first (the default sort): the query reads an index on (column, date_start) and stops
+    after a page, instead of walking every incident or sorting every match (docs/performance.md, "Site" 2)."""
+    value = sql_value(built_db, f'select "{column}" from incidents where "{column}" is not null limit 1')
+    data = await get_json(ds, f"/{DB}/incidents.json", **{column: value})
+    assert data["rows"]
+    with connect(built_db) as conn:
+        plan = " / ".join(r[3] for r in conn.execute("explain query plan " + data["query"]["sql"], data["query"]["params"]))
+    assert f"USING INDEX idx_incidents_{column}_date_start ({column}=?)" in plan, plan
+    assert "TEMP B-TREE FOR ORDER BY" not in plan, plan  # at most "FOR RIGHT PART OF ORDER BY": ties of one date
+
+
+async def test_home_and_database_pages_are_kept_after_their_first_rendering(ds):
+    """plugins/civcas_cache.py: the database is immutable, so `/` and `/civcas` are rendered once per Host."""
+    for path in ("/", f"/{DB}"):
+        first = await ds.client.get(path)
+        started = time.perf_counter()
+        again = await ds.client.get(path)
+        assert again.status_code == first.status_code == 200
+        assert again.text == first.text and again.headers.get("content-type") == first.headers.get("content-type")
+        assert time.perf_counter() - started < 0.05, path
+    other = await ds.client.get("/", headers={"host": "civcas.example.org"})
+    assert "http://civcas.example.org/" in other.text  # the citation's address follows the Host
+    assert "civcas.example.org" not in (await ds.client.get("/")).text
+    # Anything with a query string is rendered as usual.
+    query = await ds.client.get(f"/{DB}?sql=select+'fresh'+as+x")
+    assert query.status_code == 200 and "fresh" in query.text
 
 
 async def test_no_map_scripts_without_coordinates(ds):

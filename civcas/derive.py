@@ -23,45 +23,53 @@ PLACE_COLUMNS = [c for c in INCIDENTS.columns if c.derived and c.derived.startsw
 
 def derive_incidents(conn: sqlite3.Connection, database: str) -> None:
     """Every derived column of incidents, computed per incident in one grouped pass over its figures,
-    statements and changes (read through their indexes), then written with the rest of the row in one pass.
+    statements and changes, then written with the rest of the row in one pass.
 
     The incidents table is replaced, so its indexes other than the primary key are created afterwards."""
     open_ended = ", ".join(f"'{q}'" for q in OPEN_ENDED)
     ranges = []
     for m in RANGED_METRICS:
-        current = f"metric = '{m}' AND superseded_by IS NULL"
+        current = f"kind = 'figure' AND metric = '{m}' AND superseded_by IS NULL"
         ranges.append(f"min(value_min) FILTER (WHERE {current}) AS [{m}_lo], "
                       f"max(value_max) FILTER (WHERE {current} AND qualifier NOT IN ({open_ended})) AS [{m}_hi], "
                       f"max(value_min) FILTER (WHERE {current} AND qualifier IN ({open_ended})) AS [{m}_open]")
+    # One stream of every row that says something about an incident (its figures, its statements, the changes to
+    # it, its figures and its statements), grouped once. The tables are read in storage order (NOT INDEXED) and
+    # sorted, rather than walked through an index that fetches each row from a random place in a large file.
     conn.execute(f"""
-        CREATE TEMP TABLE incident_claims AS
-        SELECT f.incident_id, {", ".join(ranges)},
+        CREATE TEMP TABLE incident_facts (
+            incident_id TEXT PRIMARY KEY, {", ".join(f"[{m}_{x}]" for m in RANGED_METRICS for x in ("lo", "hi", "open"))},
+            sources INTEGER, claimants INTEGER, first TEXT, last TEXT) WITHOUT ROWID""")
+    conn.execute(f"""
+        INSERT INTO temp.incident_facts
+        SELECT incident_id, {", ".join(ranges)},
+               count(DISTINCT source_id) AS sources,
                -- Independence is judged by claimant, and a claimant's spokesmen, relatives or branches (actors
                -- under it in the parent chain) are the same claimant: count distinct tops of the chain.
-               count(DISTINCT a.top_id) AS claimants
-        FROM figures f JOIN actors a ON a.actor_id = f.claimant
-        WHERE f.incident_id IS NOT NULL GROUP BY f.incident_id""")
-    conn.execute("CREATE UNIQUE INDEX temp.incident_claims_id ON incident_claims(incident_id)")
-    conn.execute("""
-        CREATE TEMP TABLE incident_sources AS
-        SELECT incident_id, count(DISTINCT source_id) AS n FROM (
-            SELECT incident_id, source_id FROM figures WHERE incident_id IS NOT NULL
-            UNION ALL SELECT incident_id, source_id FROM statements WHERE incident_id IS NOT NULL)
-        GROUP BY incident_id""")
-    conn.execute("CREATE UNIQUE INDEX temp.incident_sources_id ON incident_sources(incident_id)")
-    # first_published: the 'added' change (required by checks.check_changes); last_modified: the latest change
-    # to the incident itself or to one of its figures or statements.
-    conn.execute("""
-        CREATE TEMP TABLE incident_history AS
-        WITH touched AS (
-            SELECT row_id AS incident_id, changed_on, action FROM changes WHERE table_name = 'incidents'
-            UNION ALL SELECT f.incident_id, c.changed_on, NULL FROM changes c JOIN figures f
-                ON c.table_name = 'figures' AND f.figure_id = c.row_id WHERE f.incident_id IS NOT NULL
-            UNION ALL SELECT s.incident_id, c.changed_on, NULL FROM changes c JOIN statements s
-                ON c.table_name = 'statements' AND s.statement_id = c.row_id WHERE s.incident_id IS NOT NULL)
-        SELECT incident_id, min(changed_on) FILTER (WHERE action = 'added') AS first, max(changed_on) AS last
-        FROM touched GROUP BY incident_id""")
-    conn.execute("CREATE UNIQUE INDEX temp.incident_history_id ON incident_history(incident_id)")
+               count(DISTINCT top_id) AS claimants,
+               -- first_published: the 'added' change (required by checks.check_changes); last_modified: the latest
+               -- change to the incident itself or to one of its figures or statements.
+               min(changed_on) FILTER (WHERE kind = 'added') AS first, max(changed_on) AS last
+        FROM (
+            SELECT f.incident_id, 'figure' AS kind, f.metric, f.value_min, f.value_max, f.qualifier, f.superseded_by,
+                   f.source_id, a.top_id, NULL AS changed_on
+            FROM figures f NOT INDEXED JOIN actors a ON a.actor_id = f.claimant WHERE f.incident_id IS NOT NULL
+            UNION ALL
+            SELECT incident_id, 'statement', NULL, NULL, NULL, NULL, NULL, source_id, NULL, NULL
+            FROM statements NOT INDEXED WHERE incident_id IS NOT NULL
+            UNION ALL
+            SELECT row_id, CASE WHEN action = 'added' THEN 'added' ELSE 'change' END, NULL, NULL, NULL, NULL, NULL,
+                   NULL, NULL, changed_on
+            FROM changes WHERE table_name = 'incidents'
+            UNION ALL
+            SELECT f.incident_id, 'change', NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.changed_on
+            FROM changes c JOIN figures f ON f.figure_id = c.row_id
+            WHERE c.table_name = 'figures' AND f.incident_id IS NOT NULL
+            UNION ALL
+            SELECT s.incident_id, 'change', NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.changed_on
+            FROM changes c JOIN statements s ON s.statement_id = c.row_id
+            WHERE c.table_name = 'statements' AND s.incident_id IS NOT NULL)
+        GROUP BY incident_id ORDER BY incident_id""")
 
     def upper(m: str) -> str:
         # An open-ended claim that reaches or passes the highest bounded claim leaves the maximum unknown.
@@ -71,13 +79,13 @@ def derive_incidents(conn: sqlite3.Connection, database: str) -> None:
     for m in RANGED_METRICS:
         values[f"{m}_min"], values[f"{m}_max"] = f"c.[{m}_lo]", upper(m)
     values |= {
-        "sources_count": "coalesce(s.n, 0)",
+        "sources_count": "coalesce(c.sources, 0)",
         "claimants_count": "coalesce(c.claimants, 0)",
         "provisional": "coalesce(c.claimants, 0) < 2",
         "geometry": "CASE WHEN p.latitude IS NOT NULL AND p.longitude IS NOT NULL "
                     "THEN json_object('type', 'Point', 'coordinates', json_array(p.longitude, p.latitude)) END",
-        "first_published": "h.first",
-        "last_modified": "h.last",
+        "first_published": "c.first",
+        "last_modified": "c.last",
     }
     missing = {c.name for c in INCIDENTS.derived_columns} - set(values) - {"popup"}
     assert not missing, f"no derivation for incidents columns {missing}"
@@ -106,26 +114,27 @@ def derive_incidents(conn: sqlite3.Connection, database: str) -> None:
         SELECT i.rowid, {", ".join(selected)}
         FROM incidents i
         LEFT JOIN places p ON p.place_id = i.place_id
-        LEFT JOIN temp.incident_claims c ON c.incident_id = i.incident_id
-        LEFT JOIN temp.incident_sources s ON s.incident_id = i.incident_id
-        LEFT JOIN temp.incident_history h ON h.incident_id = i.incident_id
+        LEFT JOIN temp.incident_facts c ON c.incident_id = i.incident_id
         ORDER BY i.rowid""")
     conn.execute("DROP TABLE incidents")
     conn.execute("ALTER TABLE incidents_derived RENAME TO incidents")
-    for temp in ("incident_claims", "incident_sources", "incident_history"):
-        conn.execute(f"DROP TABLE temp.{temp}")
+    conn.execute("DROP TABLE temp.incident_facts")
 
 
 def derive_figure_provisional(conn: sqlite3.Connection) -> None:
     # A figure is provisional when no figure from another source has the same metric, incident, scope and
     # values. source_id is never NULL, so "another source in the group" is min(source_id) != max(source_id);
-    # PARTITION BY puts NULLs together as IS does. One window pass, not a correlated subquery per figure.
+    # PARTITION BY puts NULLs together as IS does. One window pass finds the figures another source agrees
+    # with; the table is then written once, looking each figure up in that (smaller) set.
     conn.execute("""
-        UPDATE figures SET provisional = w.single
-        FROM (SELECT rowid AS id, min(source_id) OVER claim = max(source_id) OVER claim AS single
-              FROM figures
-              WINDOW claim AS (PARTITION BY metric, incident_id, scope_area, scope_perpetrator, value_min, value_max)) w
-        WHERE w.id = figures.rowid""")
+        CREATE TEMP TABLE agreed AS
+        SELECT id FROM (
+            SELECT rowid AS id, min(source_id) OVER claim != max(source_id) OVER claim AS agreed FROM figures
+            WINDOW claim AS (PARTITION BY metric, incident_id, scope_area, scope_perpetrator, value_min, value_max))
+        WHERE agreed""")
+    conn.execute("CREATE UNIQUE INDEX temp.agreed_id ON agreed(id)")
+    conn.execute("UPDATE figures SET provisional = rowid NOT IN (SELECT id FROM temp.agreed)")
+    conn.execute("DROP TABLE temp.agreed")
 
 
 def derive_actor_tops(conn: sqlite3.Connection) -> None:

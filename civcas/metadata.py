@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import re
 import sys
 from pathlib import Path
 
@@ -45,6 +46,16 @@ def column_text(c) -> str:
 
 def table_metadata(table: Table) -> dict:
     return {"description": table.description, "columns": {c.name: column_text(c) for c in table.columns}}
+
+
+# A site path in a query's description (e.g. the streamed CSV of the full list behind a limited one), up to
+# the last letter, digit, "_", "/" or "=": a full stop or bracket after it is prose.
+SITE_PATH = re.compile(r"(?<![\w/])(/civcas/[\w./?=&;%-]*[\w/=])")
+
+
+def linked_paths(escaped: str) -> str:
+    """Make every site path in an already HTML-escaped description a link to itself."""
+    return SITE_PATH.sub(r'<a href="\1">\1</a>', escaped)
 
 
 # Sections of docs/methodology.md a canned query may cite (anchors as /docs/methodology renders them).
@@ -83,7 +94,7 @@ def build_metadata() -> dict:
             query.setdefault(key, db[key])
         section = query.pop("method", None)
         if section:
-            text = html.escape(query.pop("description", "")).strip()
+            text = linked_paths(html.escape(query.pop("description", "")).strip())
             query["description_html"] = (f"<p>{text}</p><p>Method: <a href=\"/docs/methodology#{section}\">"
                                          f"{html.escape(METHOD_SECTIONS[section])}</a>.</p>")
     # Keep every table's block in a stable order: description and columns first.

@@ -768,3 +768,17 @@ async def test_publish_commands_pin_the_project_dependencies():
             assert f"--install {pin}" in command, (pin, command[:40])
         for flag in ("--metadata metadata.yml", "--plugins-dir plugins", "--static docs:docs", "--version-note"):
             assert flag in command, (flag, command[:40])
+
+
+async def test_limited_query_pages_link_the_full_list_and_the_links_resolve(ds):
+    """A canned query that shows its first rows only names the full list's stream as a link that answers."""
+    linked = 0
+    for name, query in QUERIES.items():
+        paths = re.findall(r'<a href="(/civcas/[^"]+)">', query.get("description_html", ""))
+        page = (await ds.client.get(f"/{DB}/{name}")).text
+        for path in paths:
+            assert f'href="{path}"' in page, (name, path)
+            response = await ds.client.get(path.replace("&amp;", "&").replace("_stream=on", "_size=1"))
+            assert response.status_code == 200, (name, path)
+            linked += 1
+    assert linked >= 8, "the limited queries no longer link their full lists"

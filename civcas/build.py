@@ -50,10 +50,22 @@ def load_all(conn: sqlite3.Connection, raw_dir: Path, shown_dir: str,
     loaded = load_tables(conn, TABLES, raw_dir, shown_dir, staging, problems)
     # The cross-row checks and the derived columns read the tables through their indexes.
     create_indexes(sqlite_utils.Database(conn), before_derive=True)
-    problems += check_all(conn, loaded)
-    order = {f"{shown_dir}/{t.name}.csv": i for i, t in enumerate(TABLES)}
-    problems.sort(key=lambda p: (order.get(p.path, 99), p.line, p.column))
     return loaded, problems
+
+
+def check_file(path: Path, loaded: dict[str, LoadedTable]) -> list[Problem]:
+    """The cross-row checks, on a read-only connection of their own."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return check_all(conn, loaded)
+    finally:
+        conn.close()
+
+
+def in_file_order(problems: list[Problem], shown_dir: str) -> list[Problem]:
+    """Problems in load order of the files (not alphabetical), then line, then column."""
+    order = {f"{shown_dir}/{t.name}.csv": i for i, t in enumerate(TABLES)}
+    return sorted(problems, key=lambda p: (order.get(p.path, 99), p.line, p.column))
 
 
 def table_indexes(table: Table) -> list[tuple[str, ...]]:
@@ -206,20 +218,24 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         for table in ALL_TABLES:
             create_table(db, table)
         loaded, problems = load_all(conn, raw_dir, shown_dir, workdir / f".{db_path.stem}-{os.getpid()}-stage")
-        if problems:
-            return problems, {}
-        conn.execute("BEGIN")
-        derive_all(conn, database_name)
-        derive_summaries(conn)
-        derive_page_data(conn)
-        create_views(db)
-        write_dictionary(db)
-        conn.execute("COMMIT")
-        # Every table's contents are final now: a second thread checksums them on its own connection (WAL lets
-        # it read while this one writes) while this thread builds the remaining indexes and the full-text search.
+        # From here a second thread reads the file on its own connection while this one writes (WAL lets both
+        # run): first the cross-row checks, beside the derive step (whose work is thrown away if they find a
+        # problem), then the checksums of the finished tables, beside the last indexes and the full-text search.
         conn.execute("PRAGMA journal_mode = WAL")
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="civcas-checksum") as pool:
-            checksums = pool.submit(checksum_file, tmp)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="civcas-reader") as reader:
+            checking = reader.submit(check_file, tmp, loaded)
+            if not problems:
+                conn.execute("BEGIN")
+                derive_all(conn, database_name)
+                derive_summaries(conn)
+                derive_page_data(conn)
+                create_views(db)
+                write_dictionary(db)
+                conn.execute("COMMIT")
+            problems += checking.result()
+            if problems:
+                return in_file_order(problems, shown_dir), {}
+            checksums = reader.submit(checksum_file, tmp)
             conn.execute("BEGIN")
             create_indexes(db)
             create_search(db)
@@ -237,8 +253,8 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
     finally:
         if conn is not None:
             conn.close()
-        if tmp.exists():
-            tmp.unlink()
+        for leftover in ("", "-wal", "-shm", "-journal"):  # the file and whatever SQLite kept beside it
+            Path(f"{tmp}{leftover}").unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -220,7 +220,7 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         loaded, problems = load_all(conn, raw_dir, shown_dir, workdir / f".{db_path.stem}-{os.getpid()}-stage")
         # From here a second thread reads the file on its own connection while this one writes (WAL lets both
         # run): first the cross-row checks, beside the derive step (whose work is thrown away if they find a
-        # problem), then the checksums of the finished tables, beside the last indexes and the full-text search.
+        # problem), then the checksums of the finished tables, beside the full-text search.
         conn.execute("PRAGMA journal_mode = WAL")
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="civcas-reader") as reader:
             checking = reader.submit(check_file, tmp, loaded)
@@ -228,16 +228,18 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
                 conn.execute("BEGIN")
                 derive_all(conn, database_name)
                 derive_summaries(conn)
-                derive_page_data(conn)
                 create_views(db)
                 write_dictionary(db)
                 conn.execute("COMMIT")
             problems += checking.result()
             if problems:
                 return in_file_order(problems, shown_dir), {}
-            checksums = reader.submit(checksum_file, tmp)
             conn.execute("BEGIN")
             create_indexes(db)
+            derive_page_data(conn)  # its counts read the indexes just made
+            conn.execute("COMMIT")
+            checksums = reader.submit(checksum_file, tmp)
+            conn.execute("BEGIN")
             create_search(db)
             counts = write_build_info(db, raw_dir, checksums.result())
             conn.execute("COMMIT")

@@ -230,3 +230,36 @@ def bench_urls(base: str, urls: list[tuple[str, str]], requests: int = 30, warmu
             r.add(status, seconds, size, body)
     baseline = results[0].summary(None)
     return baseline, [r.summary(baseline["p95_ms"]) for r in results[1:]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Time the site alone on a database already built (e.g. the one `bench.run` left in bench/data)."""
+    import argparse
+    import json
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m bench.site", description=main.__doc__)
+    parser.add_argument("--db", default=str(ROOT / "bench" / "data" / "civcas.db"))
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--search-word", default="raqqa")
+    parser.add_argument("--json", help="also write the rows as JSON here")
+    args = parser.parse_args(argv)
+    db = Path(args.db).resolve()
+    with Server(db, db.parent / "serve.log") as server:
+        print(f"datasette up on {server.base} after {server.startup_seconds} s (incl. datasette inspect)",
+              file=sys.stderr)
+        s = samples(db, args.search_word)
+        base, rows = bench_urls(server.base, typical_urls(db.stem, s), requests=args.requests,
+                                log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"{'URL':<58} {'n':>3} {'p50 ms':>8} {'p95 ms':>8}  status  <= 100 ms")
+    print(f"{'baseline /-/versions.json':<58} {base['n']:>3} {base['p50_ms']:>8.1f} {base['p95_ms']:>8.1f}")
+    for r in rows:
+        ok = "yes" if r["p95_ms"] is not None and r["p95_ms"] <= 100 and r["statuses"] == [200] else "NO"
+        print(f"{r['label']:<58} {r['n']:>3} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f}  {r['statuses']}  {ok} {' '.join(r['notes'])}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"baseline": base, "urls": rows}, indent=2, default=list) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

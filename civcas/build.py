@@ -32,6 +32,7 @@ from .validate import Problem
 from .views import VIEWS
 
 PY_TYPES = {"TEXT": str, "INTEGER": int, "REAL": float}
+SOFT_HEAP_LIMIT = 96 * 1024 * 1024
 
 
 def create_table(db: sqlite_utils.Database, table: Table) -> None:
@@ -214,6 +215,8 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         conn.execute("PRAGMA synchronous = OFF")
         # 32 MB: SQLite sizes each sorter from it, and the derive runs several at once (peak RSS, docs/performance.md).
         conn.execute("PRAGMA cache_size = -32768")
+        # Beyond this SQLite recycles cache pages and spills sorters sooner (every connection of the process).
+        conn.execute(f"PRAGMA soft_heap_limit = {SOFT_HEAP_LIMIT}")
         db = sqlite_utils.Database(conn)
         for table in ALL_TABLES:
             create_table(db, table)
@@ -224,16 +227,23 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         conn.execute("PRAGMA journal_mode = WAL")
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="civcas-reader") as reader:
             checking = reader.submit(check_file, tmp, loaded)
+            derive_failed = None
             if not problems:
-                conn.execute("BEGIN")
-                derive_all(conn, database_name)
-                derive_summaries(conn)
-                create_views(db)
-                write_dictionary(db)
-                conn.execute("COMMIT")
+                try:
+                    conn.execute("BEGIN")
+                    derive_all(conn, database_name)
+                    derive_summaries(conn)
+                    create_views(db)
+                    write_dictionary(db)
+                    conn.execute("COMMIT")
+                except sqlite3.Error as e:  # e.g. a constraint broken by a dangling reference the checks report
+                    derive_failed = e
             problems += checking.result()
             if problems:
                 return in_file_order(problems, shown_dir), {}
+            del loaded  # the line numbers were for messages: ~24 MB at 1M incidents
+            if derive_failed is not None:
+                raise derive_failed  # the data passed every check: a bug in the build, not in the data
             conn.execute("BEGIN")
             create_indexes(db)
             derive_page_data(conn)  # its counts read the indexes just made

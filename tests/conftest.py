@@ -14,7 +14,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = ROOT / "raw"
@@ -72,13 +71,33 @@ def production_settings() -> dict[str, object]:
     return settings
 
 
+def made_once(tmp_path_factory, name: str, make) -> Path:
+    """A folder made by make(folder) once per test run: with pytest-xdist, the first worker to ask makes it (the others
+    wait on a lock) and every worker reads the same files. Only for what the tests never write to."""
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's temporary folder, shared by its workers
+    folder = root / name
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".made").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
+            folder.mkdir()
+            make(folder)
+            (folder / ".made").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def built_db(tmp_path_factory) -> Path:
-    """civcas.db built from the real raw/ folder by build.py."""
-    out = tmp_path_factory.mktemp("built") / "civcas.db"
-    result = run_build("--raw", str(RAW), "--db", str(out))
-    assert result.returncode == 0, result.stderr
-    return out
+    """civcas.db built from the real raw/ folder by build.py (read-only: copy it to change it)."""
+    def make(folder: Path) -> None:
+        result = run_build("--raw", str(RAW), "--db", str(folder / "civcas.db"))
+        assert result.returncode == 0, result.stderr
+
+    return made_once(tmp_path_factory, "built", make) / "civcas.db"
 
 
 @pytest.fixture(scope="module")
@@ -100,10 +119,14 @@ def raw_copy(tmp_path) -> Path:
     return target
 
 
-@pytest_asyncio.fixture
-async def ds(built_db):
+@pytest.fixture(scope="module")
+def ds(built_db):
+    """Datasette in process, started once per module (its start-up is ~0.1 s, and test_site has ~100 tests);
+    each async test drives it from its own event loop, as a server's requests would."""
+    import asyncio
+
     datasette = make_datasette(built_db)
-    await datasette.invoke_startup()
+    asyncio.run(datasette.invoke_startup())
     return datasette
 
 
@@ -148,17 +171,45 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(served):
     """The base URL of scripts/serve.sh on the built database."""
     return served[0]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def served(built_db, tmp_path_factory):
     """scripts/serve.sh on the built database, exactly as in production; yields (base URL, server pid).
-    serve.sh execs datasette, so the pid is the server's own."""
+    serve.sh execs datasette, so the pid is the server's own. One server per test process (per xdist worker):
+    every test that uses it only reads, so the modules share it instead of starting one each."""
     with serving(built_db, tmp_path_factory.mktemp("server")) as running:
+        yield running
+
+
+# bench/generate.py's synthetic data at 10,000 incidents (30,000 figures): the map's 10k-point test and the
+# memory test of the CSV stream and the database download (44 MB) share one build (and one server per process).
+SYNTHETIC_INCIDENTS = 10_000
+
+
+@pytest.fixture(scope="session")
+def synthetic_db(tmp_path_factory) -> Path:
+    """A build of bench.generate's data at SYNTHETIC_INCIDENTS incidents (~4 s to make; read-only)."""
+    if str(ROOT) not in sys.path:  # bench/ is run from the repository root, not installed
+        sys.path.insert(0, str(ROOT))
+    from bench.generate import Spec, generate
+
+    def make(work: Path) -> None:
+        generate(Spec(SYNTHETIC_INCIDENTS), work / "raw")
+        result = build_in_process("--raw", str(work / "raw"), "--db", str(work / "civcas.db"))
+        assert result.returncode == 0, result.stderr[-2000:]
+
+    return made_once(tmp_path_factory, "synthetic", make) / "civcas.db"
+
+
+@pytest.fixture(scope="session")
+def synthetic_served(synthetic_db, tmp_path_factory):
+    """scripts/serve.sh on synthetic_db, as in production; yields (base URL, server pid)."""
+    with serving(synthetic_db, tmp_path_factory.mktemp("synthetic-server")) as running:
         yield running
 
 

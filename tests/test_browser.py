@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 from datasette.utils import parse_metadata
 
-from conftest import ROOT, build_in_process, local_page, serving, sql_rows
+from conftest import ROOT, SYNTHETIC_INCIDENTS, local_page, sql_rows
 
 pytestmark = pytest.mark.browser
 
@@ -172,23 +172,14 @@ def test_pages_with_no_rows_have_no_broken_map(page, server, path):
 
 # --- the incidents map at 10,000 incidents -----------------------------------------------------------------
 
-MAP_INCIDENTS = 10_000
+MAP_INCIDENTS = SYNTHETIC_INCIDENTS  # 10,000: conftest's synthetic_db, built once and served once per session
 MAP_DEADLINE_MS = 2_000
 
 
 @pytest.fixture(scope="module")
-def served_10k(tmp_path_factory):
-    """scripts/serve.sh on a 10,000-incident build of bench.generate's synthetic data (~4 s to make)."""
-    import subprocess
-    import sys
-
-    work = tmp_path_factory.mktemp("map10k")
-    subprocess.run([sys.executable, "-m", "bench.generate", "--incidents", str(MAP_INCIDENTS), "--out",
-                    str(work / "raw")], cwd=ROOT, check=True, capture_output=True, timeout=120)
-    result = build_in_process("--raw", str(work / "raw"), "--db", str(work / "civcas.db"))
-    assert result.returncode == 0, result.stderr
-    with serving(work / "civcas.db", work) as (base, _pid):
-        yield base, work / "civcas.db"
+def served_10k(synthetic_served, synthetic_db):
+    """scripts/serve.sh on a 10,000-incident build of bench.generate's synthetic data: (base URL, database)."""
+    return synthetic_served[0], synthetic_db
 
 
 def test_incidents_map_draws_10k_points_within_2_seconds(browser, served_10k):

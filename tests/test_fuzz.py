@@ -98,7 +98,9 @@ def request_url(draw, surface):
         ext = ""
     elif kind == "row":
         table = draw(st.sampled_from(sorted(surface["rows"])))
-        key = draw(st.one_of(st.sampled_from(surface["rows"][table] or ["x"]), TEXTS.map(quote), BYTES))
+        # real keys quoted too: some summary tables' keys have spaces ("UN statement")
+        key = draw(st.one_of(st.sampled_from(surface["rows"][table] or ["x"]).map(lambda k: quote(str(k), safe="")),
+                             TEXTS.map(quote), BYTES))
         path = f"/civcas/{table}/{key}"
     elif kind == "sql":
         path = "/civcas"

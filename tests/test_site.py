@@ -383,7 +383,7 @@ async def test_configured_facets(ds, built_db):
     assert checked
 
 
-def test_facet_counts_are_the_tables_counts(built_db):
+async def test_facet_counts_are_the_tables_counts(built_db):
     """facet_counts (civcas/pagedata.py) holds, for every counted column, its 100 most frequent values and the
     number of distinct values, as a GROUP BY over the table gives them."""
     for table, columns in COUNTED.items():

@@ -38,7 +38,7 @@ from .phases import PATCHES
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 1.5
-TARGET_RSS_MB = 250
+TARGET_RSS_MB = 200
 TARGET_P95_MS = 100
 QUICK_INCIDENTS = 50_000
 

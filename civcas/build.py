@@ -26,7 +26,7 @@ from .release import current_release
 from .derive import REPLACED_BY_DERIVE, derive_all
 from .pagedata import derive_page_data
 from .summaries import derive_summaries
-from .load import LoadedTable, load_tables, register_functions
+from .load import LoadedTable, load_tables, read_only, register_functions
 from .schema import ALL_TABLES, CODES, DATA_DICTIONARY, SCHEMA_VERSION, TABLES, BUILD_INFO, Table
 from .validate import Problem
 from .views import VIEWS
@@ -56,11 +56,8 @@ def load_all(conn: sqlite3.Connection, raw_dir: Path, shown_dir: str,
 
 def check_file(path: Path, loaded: dict[str, LoadedTable]) -> list[Problem]:
     """The cross-row checks, on a read-only connection of their own."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
+    with read_only(path) as conn:
         return check_all(conn, loaded)
-    finally:
-        conn.close()
 
 
 def in_file_order(problems: list[Problem], shown_dir: str) -> list[Problem]:
@@ -155,11 +152,8 @@ def source_repository(raw_dir: Path) -> str | None:
 
 
 def checksum_file(path: Path) -> dict[str, str]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
+    with read_only(path) as conn:
         return data_checksums(conn)
-    finally:
-        conn.close()
 
 
 def write_build_info(db: sqlite_utils.Database, raw_dir: Path, tables: dict[str, str]) -> dict[str, int]:

@@ -34,7 +34,7 @@ def derive_incidents(conn: sqlite3.Connection, database: str) -> None:
                       f"max(value_max) FILTER (WHERE {current} AND qualifier NOT IN ({open_ended})) AS [{m}_hi], "
                       f"max(value_min) FILTER (WHERE {current} AND qualifier IN ({open_ended})) AS [{m}_open]")
     # One stream of every row that says something about an incident (its figures, its statements, the changes to
-    # it, its figures and its statements), grouped once. The tables are read in storage order (NOT INDEXED) and
+    # it and to its figures and statements), grouped once. The tables are read in storage order (NOT INDEXED) and
     # sorted, rather than walked through an index that fetches each row from a random place in a large file.
     conn.execute(f"""
         CREATE TEMP TABLE incident_facts (
@@ -90,17 +90,18 @@ def derive_incidents(conn: sqlite3.Connection, database: str) -> None:
     missing = {c.name for c in INCIDENTS.derived_columns} - set(values) - {"popup"}
     assert not missing, f"no derivation for incidents columns {missing}"
     # The map plugin escapes every popup field, so titles are safe as text.
+    lo, hi = values["civilians_killed_min"], values["civilians_killed_max"]
     values["popup"] = f"""json_object(
             'title', i.title,
             'description',
                 CASE WHEN i.date_start = i.date_end THEN i.date_start ELSE i.date_start || ' to ' || i.date_end END
                 || ' · civilians killed: ' ||
                 CASE
-                  WHEN c.civilians_killed_lo IS NULL AND ({upper('civilians_killed')}) IS NULL THEN 'no figure'
-                  WHEN ({upper('civilians_killed')}) IS NULL THEN c.civilians_killed_lo || ' or more'
-                  WHEN c.civilians_killed_lo IS NULL THEN 'up to ' || ({upper('civilians_killed')})
-                  WHEN c.civilians_killed_lo = ({upper('civilians_killed')}) THEN c.civilians_killed_lo
-                  ELSE c.civilians_killed_lo || '–' || ({upper('civilians_killed')})
+                  WHEN {lo} IS NULL AND ({hi}) IS NULL THEN 'no figure'
+                  WHEN ({hi}) IS NULL THEN {lo} || ' or more'
+                  WHEN {lo} IS NULL THEN 'up to ' || ({hi})
+                  WHEN {lo} = ({hi}) THEN {lo}
+                  ELSE {lo} || '–' || ({hi})
                 END,
             'link', '/{database}/incidents/' || i.incident_id)"""
     # The table is written once more, whole, with its derived columns: one INSERT ... SELECT into a fresh copy

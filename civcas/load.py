@@ -14,8 +14,10 @@ from __future__ import annotations
 import sqlite3
 from array import array
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from .schema import Table
 from .validate import (ROW_RULES, Problem, cell_error_sql, check_header, nul_lines, quoted, read_header, read_rows,
@@ -35,6 +37,26 @@ class LoadedTable:
         return self.lines[rowid - 1]
 
 
+@contextmanager
+def read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection of its own that only reads `path` (a second thread's, while the build writes)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def stage_attached(conn: sqlite3.Connection, loaded: LoadedTable) -> Iterator[None]:
+    """The table's staging file attached to `conn`, read-only, as `stage`."""
+    conn.execute("ATTACH DATABASE ? AS stage", (f"file:{loaded.staged}?mode=ro",))
+    try:
+        yield
+    finally:
+        conn.execute("DETACH DATABASE stage")
+
+
 def register_functions(conn: sqlite3.Connection) -> None:
     """The Python formatting the row rules' messages use (called only for rows that break a rule)."""
     conn.create_function("civcas_str", 1, str, deterministic=True)
@@ -45,21 +67,21 @@ def load_tables(conn: sqlite3.Connection, tables: tuple[Table, ...], raw_dir: Pa
                 staging: Path, problems: list[Problem]) -> dict[str, LoadedTable]:
     """Load every table; `staging` is a path prefix for the staging files (removed before returning)."""
     loaded: dict[str, LoadedTable] = {}
-    checking: list[tuple[LoadedTable, Future]] = []
+    checking: list[tuple[LoadedTable, Future, int]] = []
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="civcas-validate") as validator:
             for table in tables:
                 lt = loaded[table.name] = LoadedTable(table, f"{shown_dir}/{table.name}.csv")
                 if stage(table, raw_dir / f"{table.name}.csv", Path(f"{staging}-{table.name}.building"), lt, problems):
-                    checking.append((lt, validator.submit(validate_staged, lt)))
-                    copy_typed(conn, lt, rejected=set())
-            for lt, future in checking:
+                    checking.append((lt, validator.submit(validate_staged, lt), copy_typed(conn, lt, rejected=set())))
+            for lt, future, copied in checking:
                 found, bad = future.result()
                 problems += found
                 if bad:  # rare: copy again without the rows that had a problem
                     conn.execute(f'DELETE FROM "{lt.table.name}"')
-                    copy_typed(conn, lt, bad)
-                report_duplicates(conn, lt, bad, problems)
+                    copied = copy_typed(conn, lt, bad)
+                if copied != len(lt.lines) - len(bad):
+                    report_duplicates(conn, lt, bad, problems)
     finally:
         for lt in loaded.values():
             if lt.staged is not None:
@@ -106,8 +128,7 @@ def validate_staged(loaded: LoadedTable) -> tuple[list[Problem], set[int]]:
     """Every problem of the staged rows (cells, then rules across a row's cells) and the rowids that have one.
 
     Runs in the validation thread, on its own read-only connection."""
-    conn = sqlite3.connect(f"file:{loaded.staged}?mode=ro", uri=True, isolation_level=None)
-    try:
+    with read_only(loaded.staged) as conn:
         register_functions(conn)
         problems: list[Problem] = []
         bad = check_cells(conn, loaded, problems)
@@ -115,8 +136,6 @@ def validate_staged(loaded: LoadedTable) -> tuple[list[Problem], set[int]]:
         conn.executemany("INSERT INTO rejected VALUES (?)", ((r,) for r in bad))
         bad |= check_row_rules(conn, loaded, problems)
         return problems, bad
-    finally:
-        conn.close()
 
 
 def check_cells(conn: sqlite3.Connection, loaded: LoadedTable, problems: list[Problem]) -> set[int]:
@@ -167,37 +186,28 @@ def check_row_rules(conn: sqlite3.Connection, loaded: LoadedTable, problems: lis
     return bad
 
 
-def copy_typed(conn: sqlite3.Connection, loaded: LoadedTable, rejected: set[int]) -> None:
-    """Copy the staged rows, less the rejected ones, into the typed table under their staging rowids.
-
-    A row whose id is already in the table is left out here and reported by report_duplicates."""
+def copy_typed(conn: sqlite3.Connection, loaded: LoadedTable, rejected: set[int]) -> int:
+    """Copy the staged rows, less the rejected ones, into the typed table under their staging rowids; return how
+    many were copied. A row whose id is already in the table is left out here and reported by report_duplicates."""
     table = loaded.table
     names = ", ".join(quoted(c.name) for c in table.raw_columns)
     where = f"WHERE rowid NOT IN ({', '.join(map(str, sorted(rejected)))})" if rejected else ""
-    conn.execute("ATTACH DATABASE ? AS stage", (f"file:{loaded.staged}?mode=ro",))
-    try:
+    with stage_attached(conn, loaded):
         conn.execute("BEGIN")
-        conn.execute(f'INSERT OR IGNORE INTO main."{table.name}" (rowid, {names}) '
-                     f"SELECT _rowid, {names} FROM ({typed_rows(table, 'stage.raw', where)})")
+        copied = conn.execute(f'INSERT OR IGNORE INTO main."{table.name}" (rowid, {names}) '
+                              f"SELECT _rowid, {names} FROM ({typed_rows(table, 'stage.raw', where)})").rowcount
         conn.execute("COMMIT")
-    finally:
-        conn.execute("DETACH DATABASE stage")
+    return copied
 
 
 def report_duplicates(conn: sqlite3.Connection, loaded: LoadedTable, rejected: set[int], problems: list[Problem]) -> None:
     """Name the line of each row left out because its id was used before, and of the row that used it first."""
     table = loaded.table
-    (copied,) = conn.execute(f'SELECT count(*) FROM "{table.name}"').fetchone()
-    if copied == len(loaded.lines) - len(rejected):
-        return
     pk = quoted(table.pk)
-    conn.execute("ATTACH DATABASE ? AS stage", (f"file:{loaded.staged}?mode=ro",))
-    try:
+    with stage_attached(conn, loaded):
         for rowid, key, first in conn.execute(
                 f'SELECT s.rowid, s.{pk}, t.rowid FROM stage.raw s JOIN main."{table.name}" t ON t.{pk} = s.{pk} '
                 f"WHERE t.rowid != s.rowid").fetchall():
             if rowid not in rejected:
                 problems.append(Problem(loaded.path, loaded.line_of(rowid), table.pk,
                                         f"duplicate id, first used on line {loaded.line_of(first)} ({shown(key)})"))
-    finally:
-        conn.execute("DETACH DATABASE stage")

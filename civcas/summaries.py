@@ -154,20 +154,13 @@ QUERY_INDEXES = (
 )
 
 
-def index_name(table: str, columns: tuple[str, ...]) -> str:
-    """The name sqlite_utils gives an index (so create_indexes in build.py would find it already there)."""
-    return f"idx_{table}_{'_'.join(columns)}"
-
-
 def derive_summaries(conn: sqlite3.Connection) -> None:
     """Fill every summary table (declared in civcas/schema.py) from the loaded and derived tables."""
     names = {t.name for t in SUMMARIES}
     if names != set(FILL):
         raise RuntimeError(f"summary tables declared and filled differ: {sorted(names ^ set(FILL))}")
+    # The summary tables' own indexes (Table.indexes) are made with every other by build.create_indexes.
     for table in SUMMARIES:
         conn.execute(FILL[table.name])
-        for columns in table.indexes:
-            cols = ", ".join(f'"{c}"' for c in columns)
-            conn.execute(f'create index if not exists "{index_name(table.name, columns)}" on "{table.name}" ({cols})')
     for sql in QUERY_INDEXES:
         conn.execute(sql)

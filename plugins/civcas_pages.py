@@ -298,21 +298,19 @@ def extra_body_script(template, database, view_name, datasette):
 
     async def inner():
         db = datasette.get_database(DB)
-        # The database is immutable (served with -i), so the choices are worked out once per process and file.
-        key = (id(datasette), db.hash)
-        if key not in _SCRIPTS:
+        # The database is immutable (served with -i), so the choices are worked out once per process, and kept
+        # on the Datasette instance as plugins/civcas_facets.py keeps its counts.
+        script = getattr(datasette, "_civcas_picker_script", None)
+        if script is None:
             choices = {}
             for name, sql in PICKERS.items():
                 rows = await db.execute(f"{sql} limit {MAX_CHOICES + 1}")
                 if len(rows.rows) <= MAX_CHOICES:  # a longer list is no use as a select box: keep the text box
                     choices[name] = [[r["value"], r["label"]] for r in rows]
             # json.dumps does not escape "</script>": escape "<" so no label can end the script.
-            _SCRIPTS[key] = PICKER_SCRIPT % json.dumps(choices).replace("<", "\\u003c")
-        return _SCRIPTS[key]
+            script = datasette._civcas_picker_script = PICKER_SCRIPT % json.dumps(choices).replace("<", "\\u003c")
+        return script
     return inner
-
-
-_SCRIPTS: dict[tuple, str] = {}
 
 
 # --- docs as pages, robots.txt ----------------------------------------------------------------------------

@@ -72,7 +72,12 @@ class TimedConnection(sqlite3.Connection):
 
 # The fixes the first runs proposed (journal on disk, 32 MB cache, one breakdown query, no duplicate index) are
 # all in civcas/ now; --patch is kept for the next proposal.
-PATCHES: dict = {}
+def _no_heap_limit() -> None:
+    import civcas.build as build
+    build.SOFT_HEAP_LIMIT = 0  # 0 = no soft limit
+
+
+PATCHES: dict = {"no-heap-limit": _no_heap_limit}
 
 
 def apply_patch(name: str) -> None:
@@ -93,9 +98,12 @@ def instrument() -> None:
     load.stage = _timed(lambda table, *a, **k: f"stage {table.name}", load.stage)
     load.copy_typed = _timed(lambda conn, lt, *a, **k: f"copy_typed {lt.table.name}", load.copy_typed)
     load.validate_staged = _timed(lambda lt: f"  (validation thread) validate {lt.table.name}", load.validate_staged)
+    build.build_search_file = _timed(lambda *a, **k: "  (second thread) build_search_file", build.build_search_file)
+    build.checksum_file = _timed(lambda *a, **k: "  (second thread) checksum_file", build.checksum_file)
+    build.copy_incidents = _timed(lambda *a, **k: "copy_incidents (facts, typed copy)", build.copy_incidents)
     build.load_tables = _timed(lambda *a, **k: "load_tables (all files)", build.load_tables)
-    for name in ("create_indexes", "derive_summaries", "derive_page_data", "create_search", "create_views", "write_dictionary",
-                 "write_build_info"):
+    for name in ("create_indexes", "derive_summaries", "derive_page_data", "move_search_tables", "create_views",
+                 "write_dictionary", "write_build_info", "data_checksums"):
         if hasattr(build, name):
             setattr(build, name, _timed(lambda *a, _n=name, **k: _n, getattr(build, name)))
     # build() opens its connection through the module's `sqlite3` name: hand it a timed connection.

@@ -21,18 +21,21 @@ from pathlib import Path
 import sqlite_utils
 
 from .checks import check_all
-from .checksum import combined, data_checksums
+from .checksum import CHECKED, combined, data_checksums
 from .release import current_release
-from .derive import REPLACED_BY_DERIVE, derive_all
+from .derive import copy_incidents, derive_all
 from .pagedata import derive_page_data
+from .search import SEARCHED_AFTER_DERIVE, SEARCHED_AFTER_LOAD, build_search_file, move_search_tables
 from .summaries import derive_summaries
-from .load import LoadedTable, load_tables, read_only, register_functions
-from .schema import ALL_TABLES, CODES, DATA_DICTIONARY, SCHEMA_VERSION, TABLES, BUILD_INFO, Table
+from .load import LoadedTable, copy_typed, load_tables, read_only, register_functions
+from .schema import ALL_TABLES, CODES, DATA_DICTIONARY, FACET_COUNTS, INCIDENTS, SCHEMA_VERSION, SUMMARIES, TABLES, BUILD_INFO, Table
 from .validate import Problem
 from .views import VIEWS
 
 PY_TYPES = {"TEXT": str, "INTEGER": int, "REAL": float}
 SOFT_HEAP_LIMIT = 96 * 1024 * 1024
+# The tables whose rows are final once the derive step has committed (their checksums are taken then).
+FINISHED_BY_DERIVE = tuple(t for t in CHECKED if t not in SUMMARIES and t is not FACET_COUNTS)
 
 
 def create_table(db: sqlite_utils.Database, table: Table) -> None:
@@ -42,16 +45,6 @@ def create_table(db: sqlite_utils.Database, table: Table) -> None:
         not_null={c.name for c in table.columns if c.required},
         foreign_keys=table.foreign_keys,
     )
-
-
-def load_all(conn: sqlite3.Connection, raw_dir: Path, shown_dir: str,
-             staging: Path) -> tuple[dict[str, LoadedTable], list[Problem]]:
-    problems: list[Problem] = []
-    register_functions(conn)
-    loaded = load_tables(conn, TABLES, raw_dir, shown_dir, staging, problems)
-    # The cross-row checks and the derived columns read the tables through their indexes.
-    create_indexes(sqlite_utils.Database(conn), before_derive=True)
-    return loaded, problems
 
 
 def check_file(path: Path, loaded: dict[str, LoadedTable]) -> list[Problem]:
@@ -74,20 +67,13 @@ def table_indexes(table: Table) -> list[tuple[str, ...]]:
 
 def create_indexes(db: sqlite_utils.Database, before_derive: bool = False) -> None:
     """Every declared index not yet made. before_derive: only those the checks and the derive step read
-    (on raw columns, in the tables the derive step does not replace); the rest come after, so that no write
-    of the derive step has to maintain them."""
+    (on raw columns); the rest come after, so that no write of the derive step has to maintain them."""
     for table in ALL_TABLES:
         derived_names = {c.name for c in table.derived_columns}
         for columns in table_indexes(table):
-            if before_derive and (table.name in REPLACED_BY_DERIVE or derived_names.intersection(columns)):
+            if before_derive and derived_names.intersection(columns):
                 continue
             db[table.name].create_index(columns, if_not_exists=True)
-
-
-def create_search(db: sqlite_utils.Database) -> None:
-    for table in TABLES:
-        if table.fts:
-            db[table.name].enable_fts(table.fts, fts_version="FTS5", tokenize="porter", create_triggers=False)
 
 
 def create_views(db: sqlite_utils.Database) -> None:
@@ -151,9 +137,9 @@ def source_repository(raw_dir: Path) -> str | None:
     return url if url.startswith("https://") and "@" not in url else None
 
 
-def checksum_file(path: Path) -> dict[str, str]:
+def checksum_file(path: Path, tables: tuple[Table, ...]) -> dict[str, str]:
     with read_only(path) as conn:
-        return data_checksums(conn)
+        return data_checksums(conn, tables)
 
 
 def write_build_info(db: sqlite_utils.Database, raw_dir: Path, tables: dict[str, str]) -> dict[str, int]:
@@ -199,6 +185,9 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
     fd, tmp_name = tempfile.mkstemp(prefix=f".{db_path.stem}-{os.getpid()}-", suffix=".building", dir=workdir)
     os.close(fd)
     tmp = Path(tmp_name)
+    scratch = workdir / f".{db_path.stem}-{os.getpid()}"  # prefix of the build's other temporary files
+    search_file = scratch.with_name(scratch.name + "-search.building")
+    search_file.unlink(missing_ok=True)
     conn = None
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
@@ -214,38 +203,61 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         db = sqlite_utils.Database(conn)
         for table in ALL_TABLES:
             create_table(db, table)
-        loaded, problems = load_all(conn, raw_dir, shown_dir, workdir / f".{db_path.stem}-{os.getpid()}-stage")
-        # From here a second thread reads the file on its own connection while this one writes (WAL lets both
-        # run): first the cross-row checks, beside the derive step (whose work is thrown away if they find a
-        # problem), then the checksums of the finished tables, beside the full-text search.
+        problems: list[Problem] = []
+        derive_failed: list[sqlite3.Error] = []  # reported only if the checks find nothing (see below)
+
+        def copy_incidents_derived(conn: sqlite3.Connection, lt: LoadedTable, rejected: set[int]) -> int:
+            try:
+                return copy_incidents(conn, lt, rejected, database_name)
+            except sqlite3.Error as e:  # the checks still need the rows
+                derive_failed.append(e)
+                return copy_typed(conn, lt, rejected)
+
+        register_functions(conn)
+        loaded = load_tables(conn, TABLES, raw_dir, shown_dir, scratch.with_name(scratch.name + "-stage"), problems,
+                             copiers={INCIDENTS.name: copy_incidents_derived})
+        # From here other threads read the file on connections of their own while this one writes (WAL lets them):
+        # the full-text index of the tables loaded as they are (into a scratch file, civcas.search), beside the
+        # indexes and the derive step; the cross-row checks, beside the derive step (whose work is thrown away if
+        # they find a problem); then, beside the summary tables, the remaining indexes and the facet counts, the
+        # rest of the full-text index and the checksums of the tables the derive step finished.
         conn.execute("PRAGMA journal_mode = WAL")
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="civcas-reader") as reader:
-            checking = reader.submit(check_file, tmp, loaded)
-            derive_failed = None
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="civcas-beside") as beside:
+            if not problems:
+                searched = beside.submit(build_search_file, tmp, search_file, SEARCHED_AFTER_LOAD)
+            # The cross-row checks and the derived columns read the tables through their indexes.
+            conn.execute("BEGIN")
+            create_indexes(db, before_derive=True)
+            conn.execute("COMMIT")
+            checking = beside.submit(check_file, tmp, loaded)
             if not problems:
                 try:
                     conn.execute("BEGIN")
-                    derive_all(conn, database_name)
-                    derive_summaries(conn)
+                    derive_all(conn)
                     create_views(db)
                     write_dictionary(db)
                     conn.execute("COMMIT")
                 except sqlite3.Error as e:  # e.g. a constraint broken by a dangling reference the checks report
-                    derive_failed = e
+                    derive_failed.append(e)
             problems += checking.result()
             if problems:
                 return in_file_order(problems, shown_dir), {}
             del loaded  # the line numbers were for messages: ~24 MB at 1M incidents
-            if derive_failed is not None:
-                raise derive_failed  # the data passed every check: a bug in the build, not in the data
+            if derive_failed:
+                raise derive_failed[0]  # the data passed every check: a bug in the build, not in the data
+            searched.result()
+            searched = beside.submit(build_search_file, tmp, search_file, SEARCHED_AFTER_DERIVE)
+            finished = beside.submit(checksum_file, tmp, FINISHED_BY_DERIVE)
             conn.execute("BEGIN")
+            derive_summaries(conn)
             create_indexes(db)
             derive_page_data(conn)  # its counts read the indexes just made
             conn.execute("COMMIT")
-            checksums = reader.submit(checksum_file, tmp)
+            checksums = data_checksums(conn, [t for t in CHECKED if t not in FINISHED_BY_DERIVE])
+            move_search_tables(conn, searched.result())
+            checksums |= finished.result()
             conn.execute("BEGIN")
-            create_search(db)
-            counts = write_build_info(db, raw_dir, checksums.result())
+            counts = write_build_info(db, raw_dir, checksums)
             conn.execute("COMMIT")
         # No PRAGMA foreign_key_check here: check_references has proved every reference row by row
         # (tests/invariants.py re-checks it from the outside).
@@ -261,6 +273,7 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
             conn.close()
         for leftover in ("", "-wal", "-shm", "-journal"):  # the file and whatever SQLite kept beside it
             Path(f"{tmp}{leftover}").unlink(missing_ok=True)
+        search_file.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

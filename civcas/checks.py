@@ -19,7 +19,10 @@ SAME_CLAIM = ("source_id", "claimant", "incident_id", "scope_area", "scope_perpe
 def check_references(conn: sqlite3.Connection, loaded: dict[str, LoadedTable]) -> list[Problem]:
     problems = []
     for name, lt in loaded.items():
+        derived = {c.name for c in lt.table.derived_columns}
         for column, ref_table, ref_column in lt.table.foreign_keys:
+            if column in derived:
+                continue  # copied from a row whose own reference is checked (incidents.country from places)
             if not loaded[ref_table].complete:
                 continue  # its file could not be read: that problem is reported instead
             rejected = loaded[ref_table].rejected

@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import sqlite3
 
+from .load import LoadedTable, stage_attached, typed_rows
 from .schema import INCIDENTS, OPEN_ENDED
 
-# Tables derive_all writes anew (their indexes are made after it).
-REPLACED_BY_DERIVE = ("incidents",)
 RANGED_METRICS = ("civilians_killed", "civilians_injured", "children_killed", "women_killed")
 PLACE_COLUMNS = [c for c in INCIDENTS.columns if c.derived and c.derived.startswith("places.")]
 
 
-def derive_incidents(conn: sqlite3.Connection, database: str) -> None:
-    """Every derived column of incidents, computed per incident in one grouped pass over its figures,
-    statements and changes, then written with the rest of the row in one pass.
+def copy_incidents(conn: sqlite3.Connection, loaded: LoadedTable, rejected: set[int], database: str) -> int:
+    """The incidents' typed copy (civcas.load.copy_typed) with every derived column in the same write: the
+    facts about each incident are computed in one grouped pass over its figures, statements and changes (loaded
+    before it is copied), then each staged row is written once, whole. Returns the number of rows copied.
 
-    The incidents table is replaced, so its indexes other than the primary key are created afterwards."""
+    The staged rows, less `rejected`, are copied under their staging rowids; a row whose id is already in the
+    table is left out (and reported by civcas.load.report_duplicates)."""
     open_ended = ", ".join(f"'{q}'" for q in OPEN_ENDED)
     ranges = []
     for m in RANGED_METRICS:
@@ -36,11 +37,11 @@ def derive_incidents(conn: sqlite3.Connection, database: str) -> None:
     # One stream of every row that says something about an incident (its figures, its statements, the changes to
     # it and to its figures and statements), grouped once. The tables are read in storage order (NOT INDEXED) and
     # sorted, rather than walked through an index that fetches each row from a random place in a large file.
-    conn.execute(f"""
+    create_facts = f"""
         CREATE TEMP TABLE incident_facts (
             incident_id TEXT PRIMARY KEY, {", ".join(f"[{m}_{x}]" for m in RANGED_METRICS for x in ("lo", "hi", "open"))},
-            sources INTEGER, claimants INTEGER, first TEXT, last TEXT) WITHOUT ROWID""")
-    conn.execute(f"""
+            sources INTEGER, claimants INTEGER, first TEXT, last TEXT) WITHOUT ROWID"""
+    fill_facts = f"""
         INSERT INTO temp.incident_facts
         SELECT incident_id, {", ".join(ranges)},
                count(DISTINCT source_id) AS sources,
@@ -69,7 +70,7 @@ def derive_incidents(conn: sqlite3.Connection, database: str) -> None:
             SELECT s.incident_id, 'change', NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.changed_on
             FROM changes c JOIN statements s ON s.statement_id = c.row_id
             WHERE c.table_name = 'statements' AND s.incident_id IS NOT NULL)
-        GROUP BY incident_id ORDER BY incident_id""")
+        GROUP BY incident_id ORDER BY incident_id"""
 
     def upper(m: str) -> str:
         # An open-ended claim that reaches or passes the highest bounded claim leaves the maximum unknown.
@@ -104,22 +105,28 @@ def derive_incidents(conn: sqlite3.Connection, database: str) -> None:
                   ELSE {lo} || '–' || ({hi})
                 END,
             'link', '/{database}/incidents/' || i.incident_id)"""
-    # The table is written once more, whole, with its derived columns: one INSERT ... SELECT into a fresh copy
-    # (same declaration, same rowids) costs a fraction of UPDATEs rewriting every row in place.
     names = [c.name for c in INCIDENTS.columns]
     selected = [values.get(n, f"i.[{n}]") for n in names]
-    (create,) = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'incidents'").fetchone()
-    conn.execute(create.replace('"incidents"', '"incidents_derived"', 1))
-    conn.execute(f"""
-        INSERT INTO incidents_derived (rowid, {", ".join(f"[{n}]" for n in names)})
-        SELECT i.rowid, {", ".join(selected)}
-        FROM incidents i
+    where = f"WHERE rowid NOT IN ({', '.join(map(str, sorted(rejected)))})" if rejected else ""
+    copy = f"""
+        INSERT OR IGNORE INTO main.incidents (rowid, {", ".join(f"[{n}]" for n in names)})
+        SELECT i._rowid, {", ".join(selected)}
+        FROM ({typed_rows(INCIDENTS, "stage.raw", where)}) i
         LEFT JOIN places p ON p.place_id = i.place_id
-        LEFT JOIN temp.incident_facts c ON c.incident_id = i.incident_id
-        ORDER BY i.rowid""")
-    conn.execute("DROP TABLE incidents")
-    conn.execute("ALTER TABLE incidents_derived RENAME TO incidents")
-    conn.execute("DROP TABLE temp.incident_facts")
+        LEFT JOIN temp.incident_facts c ON c.incident_id = i.incident_id"""
+    with stage_attached(conn, loaded):
+        conn.execute("BEGIN")
+        try:
+            derive_actor_tops(conn)  # claimants are counted by the top of their actors' parent chain
+            conn.execute(create_facts)
+            conn.execute(fill_facts)
+            copied = conn.execute(copy).rowcount
+            conn.execute("DROP TABLE temp.incident_facts")
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            conn.execute("ROLLBACK")  # before the staging file can be detached
+            raise
+    return copied
 
 
 def derive_figure_provisional(conn: sqlite3.Connection) -> None:
@@ -139,7 +146,8 @@ def derive_figure_provisional(conn: sqlite3.Connection) -> None:
 
 
 def derive_actor_tops(conn: sqlite3.Connection) -> None:
-    # Parent chains are checked for cycles (checks.check_parent_cycles) before this runs.
+    # The chains are walked down from the actors with no parent, so an actor in a cycle (which
+    # checks.check_parent_cycles reports) is never reached and keeps no top.
     conn.execute("""
         WITH RECURSIVE chain(actor_id, top_id) AS (
             SELECT actor_id, actor_id FROM actors WHERE parent_id IS NULL
@@ -161,9 +169,8 @@ def derive_corrections(conn: sqlite3.Connection) -> None:
             WHERE d.id = {table}.{column}""")
 
 
-def derive_all(conn: sqlite3.Connection, database: str) -> None:
-    derive_actor_tops(conn)
+def derive_all(conn: sqlite3.Connection) -> None:
+    """The derived columns of the other tables (the incidents' are written as they are copied, copy_incidents)."""
     derive_figure_provisional(conn)
     derive_corrections(conn)
-    derive_incidents(conn, database)
 

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .schema import Table
 from .validate import (ROW_RULES, Problem, cell_error_sql, check_header, nul_lines, quoted, read_header, read_rows,
@@ -35,6 +35,10 @@ class LoadedTable:
 
     def line_of(self, rowid: int) -> int:
         return self.lines[rowid - 1]
+
+
+# copy_typed's signature: (connection, the staged table, the staging rowids left out) -> rows copied.
+Copier = Callable[[sqlite3.Connection, "LoadedTable", set], int]
 
 
 @contextmanager
@@ -64,20 +68,29 @@ def register_functions(conn: sqlite3.Connection) -> None:
 
 
 def load_tables(conn: sqlite3.Connection, tables: tuple[Table, ...], raw_dir: Path, shown_dir: str,
-                staging: Path, problems: list[Problem]) -> dict[str, LoadedTable]:
-    """Load every table; `staging` is a path prefix for the staging files (removed before returning)."""
+                staging: Path, problems: list[Problem], copiers: dict[str, Copier] | None = None) -> dict[str, LoadedTable]:
+    """Load every table; `staging` is a path prefix for the staging files (removed before returning).
+
+    copiers: for a table whose copy reads the other tables (the incidents, with the columns derived from their
+    figures), the function that copies it in place of copy_typed; it runs once every other table is copied."""
+    copiers = copiers or {}
     loaded: dict[str, LoadedTable] = {}
-    checking: list[tuple[LoadedTable, Future, int]] = []
+    checking: list[tuple[LoadedTable, Future, int | None]] = []
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="civcas-validate") as validator:
             for table in tables:
                 lt = loaded[table.name] = LoadedTable(table, f"{shown_dir}/{table.name}.csv")
                 if stage(table, raw_dir / f"{table.name}.csv", Path(f"{staging}-{table.name}.building"), lt, problems):
-                    checking.append((lt, validator.submit(validate_staged, lt), copy_typed(conn, lt, rejected=set())))
-            for lt, future, copied in checking:
+                    later = table.name in copiers
+                    checking.append((lt, validator.submit(validate_staged, lt),
+                                     None if later else copy_typed(conn, lt, rejected=set())))
+            # The copies left for later first: the validation of the last files goes on meanwhile.
+            for lt, future, copied in sorted(checking, key=lambda c: c[2] is not None):
                 found, bad = future.result()
                 problems += found
-                if bad:  # rare: copy again without the rows that had a problem
+                if copied is None:
+                    copied = copiers[lt.table.name](conn, lt, bad)
+                elif bad:  # rare: copy again without the rows that had a problem
                     conn.execute(f'DELETE FROM "{lt.table.name}"')
                     copied = copy_typed(conn, lt, bad)
                 if copied != len(lt.lines) - len(bad):

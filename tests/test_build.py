@@ -62,6 +62,35 @@ def test_full_text_search_finds_the_heisha_strike(db):
             assert fts_rows == one(db, f"SELECT count(*) FROM [{table.name}]")[0], table.name
 
 
+def search_index_differences(path) -> list[str]:
+    """Compare each search table's index (built beside the build and moved in, civcas.search) with the index
+    FTS5 itself makes from the content table, in a copy of the file opened in memory."""
+    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(":memory:")
+    source.backup(conn)
+    source.close()
+    differences = []
+    for table in TABLES:
+        if not table.fts:
+            continue
+        columns = ", ".join(f"[{c}]" for c in table.fts)
+        conn.execute(f"CREATE VIRTUAL TABLE reference USING FTS5 ({columns}, tokenize='porter', content=[{table.name}])")
+        conn.execute(f"INSERT INTO reference (rowid, {columns}) SELECT rowid, {columns} FROM [{table.name}]")
+        for shadow in ("data", "idx", "docsize", "config"):
+            moved = conn.execute(f"SELECT * FROM [{table.name}_fts_{shadow}] ORDER BY 1, 2").fetchall()
+            made = conn.execute(f"SELECT * FROM reference_{shadow} ORDER BY 1, 2").fetchall()
+            if moved != made:
+                differences.append(f"{table.name}_fts_{shadow}: {len(moved)} rows, FTS5 makes {len(made)}")
+        conn.execute("DROP TABLE reference")
+    conn.close()
+    return differences
+
+
+def test_search_indexes_are_the_ones_fts5_makes(built_db, synthetic_db):
+    assert search_index_differences(built_db) == []
+    assert search_index_differences(synthetic_db) == []
+
+
 def test_views_have_their_declared_columns(db):
     for view in VIEWS:
         columns = [r["name"] for r in db.execute(f"PRAGMA table_info([{view.name}])")]

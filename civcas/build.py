@@ -23,7 +23,7 @@ import sqlite_utils
 from .checks import check_all
 from .checksum import CHECKED, combined, data_checksums
 from .release import current_release
-from .derive import copy_incidents, derive_all
+from .derive import DERIVE_WRITES, copy_incidents, derive_all
 from .pagedata import derive_page_data
 from .search import SEARCHED_AFTER_DERIVE, SEARCHED_AFTER_LOAD, build_search_file, move_search_tables
 from .summaries import derive_summaries
@@ -34,8 +34,10 @@ from .views import VIEWS
 
 PY_TYPES = {"TEXT": str, "INTEGER": int, "REAL": float}
 SOFT_HEAP_LIMIT = 96 * 1024 * 1024
-# The tables whose rows are final once the derive step has committed (their checksums are taken then).
-FINISHED_BY_DERIVE = tuple(t for t in CHECKED if t not in SUMMARIES and t is not FACET_COUNTS)
+# When each table's rows are final, so that its checksum can be taken beside the next steps: once loaded (all but
+# those derive_all writes), once the derive step has committed, and at the end (the summaries and facet counts).
+FINAL_AFTER_LOAD = tuple(t for t in TABLES if t.name not in DERIVE_WRITES)
+FINAL_AFTER_DERIVE = tuple(t for t in CHECKED if t not in FINAL_AFTER_LOAD and t not in SUMMARIES and t is not FACET_COUNTS)
 
 
 def create_table(db: sqlite_utils.Database, table: Table) -> None:
@@ -217,14 +219,15 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         loaded = load_tables(conn, TABLES, raw_dir, shown_dir, scratch.with_name(scratch.name + "-stage"), problems,
                              copiers={INCIDENTS.name: copy_incidents_derived})
         # From here other threads read the file on connections of their own while this one writes (WAL lets them):
-        # the full-text index of the tables loaded as they are (into a scratch file, civcas.search), beside the
-        # indexes and the derive step; the cross-row checks, beside the derive step (whose work is thrown away if
-        # they find a problem); then, beside the summary tables, the remaining indexes and the facet counts, the
-        # rest of the full-text index and the checksums of the tables the derive step finished.
+        # beside the indexes and the derive step, the full-text index of the tables loaded as they are (into a
+        # scratch file, civcas.search), the checksums of the tables final once loaded, and the cross-row checks
+        # (the derive step's work is thrown away if they find a problem); then, beside the summary tables, the
+        # remaining indexes and the facet counts, the rest of the full-text index and of the checksums.
         conn.execute("PRAGMA journal_mode = WAL")
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="civcas-beside") as beside:
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="civcas-beside") as beside:
             if not problems:
                 searched = beside.submit(build_search_file, tmp, search_file, SEARCHED_AFTER_LOAD)
+                loaded_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_LOAD)
             # The cross-row checks and the derived columns read the tables through their indexes.
             conn.execute("BEGIN")
             create_indexes(db, before_derive=True)
@@ -247,15 +250,16 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
                 raise derive_failed[0]  # the data passed every check: a bug in the build, not in the data
             searched.result()
             searched = beside.submit(build_search_file, tmp, search_file, SEARCHED_AFTER_DERIVE)
-            finished = beside.submit(checksum_file, tmp, FINISHED_BY_DERIVE)
+            derived_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_DERIVE)
             conn.execute("BEGIN")
             derive_summaries(conn)
             create_indexes(db)
             derive_page_data(conn)  # its counts read the indexes just made
             conn.execute("COMMIT")
-            checksums = data_checksums(conn, [t for t in CHECKED if t not in FINISHED_BY_DERIVE])
+            checksums = data_checksums(conn, SUMMARIES + (FACET_COUNTS,))
             move_search_tables(conn, searched.result())
-            checksums |= finished.result()
+            checksums |= loaded_sums.result() | derived_sums.result()
+            assert set(checksums) == {t.name for t in CHECKED}, "a table without a checksum"
             conn.execute("BEGIN")
             counts = write_build_info(db, raw_dir, checksums)
             conn.execute("COMMIT")

@@ -169,8 +169,24 @@ def derive_corrections(conn: sqlite3.Connection) -> None:
             WHERE d.id = {table}.{column}""")
 
 
+# The tables derive_all writes. Every other table is final once loaded (the build takes its checksum meanwhile),
+# so derive_all is refused any write to another table of the database.
+DERIVE_WRITES = ("figures", "statements")
+_WRITES = (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE)
+
+
+def _only_derive_writes(action: int, table: str | None, _column, database: str | None, _trigger) -> int:
+    if action in _WRITES and database == "main" and table not in DERIVE_WRITES:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
 def derive_all(conn: sqlite3.Connection) -> None:
     """The derived columns of the other tables (the incidents' are written as they are copied, copy_incidents)."""
-    derive_figure_provisional(conn)
-    derive_corrections(conn)
+    conn.set_authorizer(_only_derive_writes)
+    try:
+        derive_figure_provisional(conn)
+        derive_corrections(conn)
+    finally:
+        conn.set_authorizer(None)
 

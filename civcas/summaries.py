@@ -84,6 +84,8 @@ gaps as (
 select row_number() over (order by gap desc, incident_id), * from gaps
 """
 
+# Incidents read in storage order (NOT INDEXED) and sorted: walking the (belligerent, date_start) index would fetch
+# each incident from a random place in the table (3.2 s against 1.7 s at 1M incidents).
 BELLIGERENT_TOTALS = """
 insert into belligerent_totals (belligerent, name, incidents, civilians_killed_min, civilians_killed_max,
                                 incidents_without_upper_bound, first, last)
@@ -92,7 +94,7 @@ select i.belligerent, a.name, count(*),
        case when count(*) filter (where i.civilians_killed_max is null) = 0 then sum(i.civilians_killed_max) end,
        count(*) filter (where i.civilians_killed_max is null),
        min(i.date_start), max(i.date_end)
-from incidents i join actors a on a.actor_id = i.belligerent
+from incidents i not indexed join actors a on a.actor_id = i.belligerent
 group by i.belligerent
 """
 
@@ -127,11 +129,11 @@ select position, detail, incidents, round(100.0 * incidents / max((select total 
 """
 
 # Geolocated incidents per point (a place's coordinates), so "incidents near a point" measures the distance
-# once per place and reads the nearest places first.
+# once per place and reads the nearest places first. Incidents read in storage order, as above (3.3 s against 1.1 s).
 PLACE_INCIDENTS = """
 insert into place_incidents (place_id, latitude, longitude, incidents)
 select place_id, latitude, longitude, count(*)
-from incidents
+from incidents not indexed
 where latitude is not null and longitude is not null
 group by place_id, latitude, longitude
 """

@@ -228,3 +228,22 @@ def test_raw_files_have_exactly_the_declared_columns():
     for table in TABLES:
         header = (ROOT / "raw" / f"{table.name}.csv").read_text(encoding="utf-8-sig").splitlines()[0]
         assert header.split(",") == [c.name for c in BY_NAME[table.name].raw_columns], table.name
+
+
+def test_the_derive_step_may_write_only_the_tables_it_declares():
+    # The build takes the checksums of every other table while the derive step runs (civcas.build).
+    from civcas import derive
+
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute("CREATE TABLE incidents (x)")
+    conn.execute("CREATE TABLE figures (x)")
+    conn.set_authorizer(derive._only_derive_writes)
+    conn.execute("INSERT INTO figures VALUES (1)")
+    conn.execute("CREATE TEMP TABLE scratch AS SELECT 1 AS x")
+    for sql in ("INSERT INTO incidents VALUES (1)", "UPDATE incidents SET x = 2", "DELETE FROM incidents"):
+        try:
+            conn.execute(sql)
+        except sqlite3.DatabaseError as e:
+            assert "not authorized" in str(e)
+        else:
+            raise AssertionError(f"allowed: {sql}")

@@ -99,10 +99,11 @@ def instrument() -> None:
     load.copy_typed = _timed(lambda conn, lt, *a, **k: f"copy_typed {lt.table.name}", load.copy_typed)
     load.validate_staged = _timed(lambda lt: f"  (validation thread) validate {lt.table.name}", load.validate_staged)
     build.build_search_file = _timed(lambda *a, **k: "  (second thread) build_search_file", build.build_search_file)
+    build.build_summary_file = _timed(lambda *a, **k: "  (second thread) build_summary_file", build.build_summary_file)
     build.checksum_file = _timed(lambda *a, **k: "  (second thread) checksum_file", build.checksum_file)
     build.copy_incidents = _timed(lambda *a, **k: "copy_incidents (facts, typed copy)", build.copy_incidents)
     build.load_tables = _timed(lambda *a, **k: "load_tables (all files)", build.load_tables)
-    for name in ("create_indexes", "derive_summaries", "derive_page_data", "move_search_tables", "create_views",
+    for name in ("create_indexes", "derive_summaries", "derive_page_data", "move_search_tables", "move_summaries", "create_views",
                  "write_dictionary", "write_build_info", "data_checksums"):
         if hasattr(build, name):
             setattr(build, name, _timed(lambda *a, _n=name, **k: _n, getattr(build, name)))
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", help="also write a cProfile of the whole build here")
     args = parser.parse_args(argv)
 
+    for unused in ("pandas", "numpy"):  # as build.py does, so that the peak memory compares
+        sys.modules.setdefault(unused, None)
     importlib.import_module("civcas.build")  # imports civcas.checks and civcas.derive too, for the patches
     for name in args.patch:
         apply_patch(name)

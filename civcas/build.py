@@ -26,7 +26,7 @@ from .release import current_release
 from .derive import DERIVE_WRITES, copy_incidents, derive_all
 from .pagedata import derive_page_data
 from .search import SEARCHED_AFTER_DERIVE, SEARCHED_AFTER_LOAD, build_search_file, move_search_tables
-from .summaries import derive_summaries
+from .summaries import build_summary_file, derive_summaries, move_summaries
 from .load import LoadedTable, copy_typed, load_tables, read_only, register_functions
 from .schema import ALL_TABLES, CODES, DATA_DICTIONARY, FACET_COUNTS, INCIDENTS, SCHEMA_VERSION, SUMMARIES, TABLES, BUILD_INFO, Table
 from .validate import Problem
@@ -189,6 +189,7 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
     tmp = Path(tmp_name)
     scratch = workdir / f".{db_path.stem}-{os.getpid()}"  # prefix of the build's other temporary files
     search_file = scratch.with_name(scratch.name + "-search.building")
+    summary_file = scratch.with_name(scratch.name + "-summaries.building")
     search_file.unlink(missing_ok=True)
     conn = None
     try:
@@ -221,10 +222,11 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         # From here other threads read the file on connections of their own while this one writes (WAL lets them):
         # beside the indexes and the derive step, the full-text index of the tables loaded as they are (into a
         # scratch file, civcas.search), the checksums of the tables final once loaded, and the cross-row checks
-        # (the derive step's work is thrown away if they find a problem); then, beside the summary tables, the
-        # remaining indexes and the facet counts, the rest of the full-text index and of the checksums.
+        # (the derive step's work is thrown away if they find a problem); then, beside the small summary tables,
+        # the remaining indexes and the facet counts, the rest of the full-text index and of the checksums and the
+        # summary tables that read every figure (into a scratch file, civcas.summaries).
         conn.execute("PRAGMA journal_mode = WAL")
-        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="civcas-beside") as beside:
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="civcas-beside") as beside:
             if not problems:
                 searched = beside.submit(build_search_file, tmp, search_file, SEARCHED_AFTER_LOAD)
                 loaded_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_LOAD)
@@ -251,11 +253,13 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
             searched.result()
             searched = beside.submit(build_search_file, tmp, search_file, SEARCHED_AFTER_DERIVE)
             derived_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_DERIVE)
+            summarised = beside.submit(build_summary_file, tmp, summary_file)
             conn.execute("BEGIN")
             derive_summaries(conn)
             create_indexes(db)
             derive_page_data(conn)  # its counts read the indexes just made
             conn.execute("COMMIT")
+            move_summaries(conn, summarised.result())
             checksums = data_checksums(conn, SUMMARIES + (FACET_COUNTS,))
             move_search_tables(conn, searched.result())
             checksums |= loaded_sums.result() | derived_sums.result()
@@ -278,6 +282,7 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         for leftover in ("", "-wal", "-shm", "-journal"):  # the file and whatever SQLite kept beside it
             Path(f"{tmp}{leftover}").unlink(missing_ok=True)
         search_file.unlink(missing_ok=True)
+        summary_file.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

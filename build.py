@@ -14,7 +14,8 @@ if __name__ == "__main__":
     for unused in ("pandas", "numpy"):
         sys.modules.setdefault(unused, None)
 
-from civcas.build import main  # noqa: E402
+from civcas.build import main, stop_sqlite_memory_statistics  # noqa: E402
 
 if __name__ == "__main__":
+    stop_sqlite_memory_statistics()  # a fresh process: no connection is open yet
     sys.exit(main())

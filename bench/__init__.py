@@ -8,7 +8,7 @@ Modules:
   bench.measure   wall time and peak RSS of a child process
   bench.site      a real datasette server (scripts/serve.sh) and timed requests against it
   bench.phases    the build run in-process with a timer around each step; --patch tries a proposed fix
-  bench.hotspots  the known hot spots measured in isolation, current code against the proposed fix
+  bench.loadtest  a bounded concurrent load against the production server (make loadtest)
   bench.run       all of the above, a table of results and <workdir>/results.json
 
 See docs/performance.md for the figures measured and the known hot spots.

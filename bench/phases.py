@@ -72,12 +72,7 @@ class TimedConnection(sqlite3.Connection):
 
 # The fixes the first runs proposed (journal on disk, 32 MB cache, one breakdown query, no duplicate index) are
 # all in civcas/ now; --patch is kept for the next proposal.
-def _no_heap_limit() -> None:
-    import civcas.build as build
-    build.SOFT_HEAP_LIMIT = 0  # 0 = no soft limit
-
-
-PATCHES: dict = {"no-heap-limit": _no_heap_limit}
+PATCHES: dict = {}
 
 
 def apply_patch(name: str) -> None:
@@ -129,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.patch:
         apply_patch(name)
     instrument()
-    from civcas.build import build
+    from civcas.build import build, stop_sqlite_memory_statistics
+    stop_sqlite_memory_statistics()  # as build.py's main() does
 
     started = time.perf_counter()
     profiler = cProfile.Profile() if args.profile else None

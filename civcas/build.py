@@ -33,7 +33,29 @@ from .validate import Problem
 from .views import VIEWS
 
 PY_TYPES = {"TEXT": str, "INTEGER": int, "REAL": float}
-SOFT_HEAP_LIMIT = 96 * 1024 * 1024
+SQLITE_CONFIG_MEMSTATUS = 9  # sqlite3.h
+
+
+def stop_sqlite_memory_statistics() -> bool:
+    """Turn off SQLite's memory statistics in this process; True if it could. Call it before any connection opens.
+
+    With them on (SQLite's default), every allocation of every connection takes one process-wide lock: two
+    threads each running a sort took 1.8 x as long as one alone (and two processes no longer than one). The
+    build reads and writes on up to five connections at once, so it turns them off, through sqlite3_config(),
+    which Python's sqlite3 module does not expose; the library it links to is reached with ctypes. Only build.py
+    run as a program does this: sqlite3_shutdown() must not run while a connection is open, as one may be in a
+    process that calls main() (the tests). Without the statistics `PRAGMA soft_heap_limit` is not enforced; the
+    build's memory is bounded by its page caches and sorters instead (docs/performance.md)."""
+    try:
+        import _sqlite3
+        import ctypes
+
+        lib = ctypes.CDLL(_sqlite3.__file__)  # its symbols include those of the SQLite library it links to
+        return (lib.sqlite3_shutdown() == 0
+                and lib.sqlite3_config(SQLITE_CONFIG_MEMSTATUS, ctypes.c_int(0)) == 0
+                and lib.sqlite3_initialize() == 0)
+    except (ImportError, OSError, AttributeError):
+        return False
 # When each table's rows are final, so that its checksum can be taken beside the next steps: once loaded (all but
 # those derive_all writes), once the derive step has committed, and at the end (the summaries and facet counts).
 FINAL_AFTER_LOAD = tuple(t for t in TABLES if t.name not in DERIVE_WRITES)
@@ -201,8 +223,6 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         conn.execute("PRAGMA synchronous = OFF")
         # 32 MB: SQLite sizes each sorter from it, and the derive runs several at once (peak RSS, docs/performance.md).
         conn.execute("PRAGMA cache_size = -32768")
-        # Beyond this SQLite recycles cache pages and spills sorters sooner (every connection of the process).
-        conn.execute(f"PRAGMA soft_heap_limit = {SOFT_HEAP_LIMIT}")
         db = sqlite_utils.Database(conn)
         for table in ALL_TABLES:
             create_table(db, table)

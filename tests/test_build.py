@@ -247,3 +247,30 @@ def test_the_derive_step_may_write_only_the_tables_it_declares():
             assert "not authorized" in str(e)
         else:
             raise AssertionError(f"allowed: {sql}")
+
+
+def test_build_py_turns_off_sqlite_memory_statistics():
+    # They serialise every allocation of every connection (civcas.build.stop_sqlite_memory_statistics): off in the
+    # build process, SQLite counts no memory, and connections work as before.
+    import subprocess
+    import sys
+
+    program = """
+import ctypes, sqlite3, _sqlite3
+from civcas.build import stop_sqlite_memory_statistics
+lib = ctypes.CDLL(_sqlite3.__file__)
+lib.sqlite3_memory_used.restype = ctypes.c_int64
+conn = sqlite3.connect(":memory:")
+conn.execute("CREATE TABLE t (x)")
+assert lib.sqlite3_memory_used() > 0
+conn.close()
+assert stop_sqlite_memory_statistics()
+conn = sqlite3.connect(":memory:")
+conn.execute("CREATE TABLE t (x)")
+conn.executemany("INSERT INTO t VALUES (?)", ((i,) for i in range(1000)))
+assert conn.execute("SELECT sum(x) FROM t").fetchone() == (499500,)
+assert lib.sqlite3_memory_used() == 0, lib.sqlite3_memory_used()
+"""
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "stop_sqlite_memory_statistics()" in (ROOT / "build.py").read_text()

@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import sqlite_utils
@@ -23,7 +23,7 @@ import sqlite_utils
 from .checks import check_all
 from .checksum import CHECKED, combined, data_checksums
 from .release import current_release
-from .derive import DERIVE_WRITES, copy_incidents, derive_actor_tops, derive_all
+from .derive import DERIVE_WRITES, copy_incidents, derive_all
 from .pagedata import derive_page_data
 from .search import SEARCHED_AFTER_DERIVE, SEARCHED_AFTER_LOAD, build_search_file, move_search_tables
 from .summaries import build_summary_file, derive_summaries, move_summaries
@@ -237,32 +237,19 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
                 return copy_typed(conn, lt, rejected)
 
         register_functions(conn)
-        # From the end of the plain copies, other threads read the file on connections of their own while this one
-        # writes (WAL lets them): beside the incidents' copy, the indexes and the derive step, the full-text index
-        # of the tables loaded as they are (into a scratch file, civcas.search), the checksums of the tables final
-        # once loaded, and the cross-row checks (the derive step's work is thrown away if they find a problem);
-        # then, beside the small summary tables, the remaining indexes and the facet counts, the rest of the
-        # full-text index and of the checksums and the summary tables that read every figure (into a scratch
-        # file, civcas.summaries).
+        loaded = load_tables(conn, TABLES, raw_dir, shown_dir, scratch.with_name(scratch.name + "-stage"), problems,
+                             copiers={INCIDENTS.name: copy_incidents_derived})
+        # From here other threads read the file on connections of their own while this one writes (WAL lets them):
+        # beside the indexes and the derive step, the full-text index of the tables loaded as they are (into a
+        # scratch file, civcas.search), the checksums of the tables final once loaded, and the cross-row checks
+        # (the derive step's work is thrown away if they find a problem); then, beside the small summary tables,
+        # the remaining indexes and the facet counts, the rest of the full-text index and of the checksums and the
+        # summary tables that read every figure (into a scratch file, civcas.summaries).
+        conn.execute("PRAGMA journal_mode = WAL")
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="civcas-beside") as beside:
-            searched: list[Future] = []
-            checksummed: list[Future] = []
-
-            def beside_the_last_copies() -> None:
-                # Every table but the incidents is copied (and committed); the actors' tops are the last change to
-                # them (copy_incidents counts claimants by them).
-                derive_actor_tops(conn)
-                conn.execute("PRAGMA journal_mode = WAL")
-                if not problems:  # else the build fails: no use for them
-                    searched.append(beside.submit(build_search_file, tmp, search_file, SEARCHED_AFTER_LOAD))
-                    checksummed.append(beside.submit(checksum_file, tmp,
-                                                     tuple(t for t in FINAL_AFTER_LOAD if t is not INCIDENTS)))
-
-            loaded = load_tables(conn, TABLES, raw_dir, shown_dir, scratch.with_name(scratch.name + "-stage"),
-                                 problems, copiers={INCIDENTS.name: copy_incidents_derived},
-                                 before_copiers=beside_the_last_copies)
             if not problems:
-                checksummed.append(beside.submit(checksum_file, tmp, (INCIDENTS,)))
+                searched = beside.submit(build_search_file, tmp, search_file, SEARCHED_AFTER_LOAD)
+                loaded_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_LOAD)
             # The cross-row checks and the derived columns read the tables through their indexes.
             conn.execute("BEGIN")
             create_indexes(db, before_derive=True)
@@ -283,9 +270,9 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
             del loaded  # the line numbers were for messages: ~24 MB at 1M incidents
             if derive_failed:
                 raise derive_failed[0]  # the data passed every check: a bug in the build, not in the data
-            searched[0].result()  # the same scratch file
-            searched.append(beside.submit(build_search_file, tmp, search_file, SEARCHED_AFTER_DERIVE))
-            checksummed.append(beside.submit(checksum_file, tmp, FINAL_AFTER_DERIVE))
+            searched.result()
+            searched = beside.submit(build_search_file, tmp, search_file, SEARCHED_AFTER_DERIVE)
+            derived_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_DERIVE)
             summarised = beside.submit(build_summary_file, tmp, summary_file)
             conn.execute("BEGIN")
             derive_summaries(conn)
@@ -294,9 +281,8 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
             conn.execute("COMMIT")
             move_summaries(conn, summarised.result())
             checksums = data_checksums(conn, SUMMARIES + (FACET_COUNTS,))
-            move_search_tables(conn, searched[-1].result())
-            for part in checksummed:
-                checksums |= part.result()
+            move_search_tables(conn, searched.result())
+            checksums |= loaded_sums.result() | derived_sums.result()
             assert set(checksums) == {t.name for t in CHECKED}, "a table without a checksum"
             conn.execute("BEGIN")
             counts = write_build_info(db, raw_dir, checksums)

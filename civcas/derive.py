@@ -12,8 +12,6 @@ claims (figures not superseded by a later figure of the same claimant):
 from __future__ import annotations
 
 import sqlite3
-from contextlib import contextmanager
-from typing import Iterator
 
 from .load import LoadedTable, stage_attached, typed_rows
 from .schema import INCIDENTS, OPEN_ENDED
@@ -28,8 +26,7 @@ def copy_incidents(conn: sqlite3.Connection, loaded: LoadedTable, rejected: set[
     before it is copied), then each staged row is written once, whole. Returns the number of rows copied.
 
     The staged rows, less `rejected`, are copied under their staging rowids; a row whose id is already in the
-    table is left out (and reported by civcas.load.report_duplicates). Claimants are counted by the top of their
-    actors' parent chain: derive_actor_tops must have run."""
+    table is left out (and reported by civcas.load.report_duplicates)."""
     open_ended = ", ".join(f"'{q}'" for q in OPEN_ENDED)
     ranges = []
     for m in RANGED_METRICS:
@@ -117,9 +114,10 @@ def copy_incidents(conn: sqlite3.Connection, loaded: LoadedTable, rejected: set[
         FROM ({typed_rows(INCIDENTS, "stage.raw", where)}) i
         LEFT JOIN places p ON p.place_id = i.place_id
         LEFT JOIN temp.incident_facts c ON c.incident_id = i.incident_id"""
-    with stage_attached(conn, loaded), writes_only(conn, (INCIDENTS.name,)):
+    with stage_attached(conn, loaded):
         conn.execute("BEGIN")
         try:
+            derive_actor_tops(conn)  # claimants are counted by the top of their actors' parent chain
             conn.execute(create_facts)
             conn.execute(fill_facts)
             copied = conn.execute(copy).rowcount
@@ -172,30 +170,23 @@ def derive_corrections(conn: sqlite3.Connection) -> None:
 
 
 # The tables derive_all writes. Every other table is final once loaded (the build takes its checksum meanwhile),
-# so derive_all is refused any write to another table of the database (writes_only).
+# so derive_all is refused any write to another table of the database.
 DERIVE_WRITES = ("figures", "statements")
 _WRITES = (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE)
 
 
-@contextmanager
-def writes_only(conn: sqlite3.Connection, tables: tuple[str, ...]) -> Iterator[None]:
-    """Within, `conn` may write no table of the database but `tables` (temporary tables are free): SQLite's
-    authorizer refuses the statement, so a step that would change a table whose checksum is already taken fails."""
-    def authorize(action: int, table: str | None, _column, database: str | None, _trigger) -> int:
-        if action in _WRITES and database == "main" and table not in tables:
-            return sqlite3.SQLITE_DENY
-        return sqlite3.SQLITE_OK
-
-    conn.set_authorizer(authorize)
-    try:
-        yield
-    finally:
-        conn.set_authorizer(None)
+def _only_derive_writes(action: int, table: str | None, _column, database: str | None, _trigger) -> int:
+    if action in _WRITES and database == "main" and table not in DERIVE_WRITES:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
 
 
 def derive_all(conn: sqlite3.Connection) -> None:
     """The derived columns of the other tables (the incidents' are written as they are copied, copy_incidents)."""
-    with writes_only(conn, DERIVE_WRITES):
+    conn.set_authorizer(_only_derive_writes)
+    try:
         derive_figure_provisional(conn)
         derive_corrections(conn)
+    finally:
+        conn.set_authorizer(None)
 

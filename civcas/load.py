@@ -68,13 +68,11 @@ def register_functions(conn: sqlite3.Connection) -> None:
 
 
 def load_tables(conn: sqlite3.Connection, tables: tuple[Table, ...], raw_dir: Path, shown_dir: str,
-                staging: Path, problems: list[Problem], copiers: dict[str, Copier] | None = None,
-                before_copiers: Callable[[], None] | None = None) -> dict[str, LoadedTable]:
+                staging: Path, problems: list[Problem], copiers: dict[str, Copier] | None = None) -> dict[str, LoadedTable]:
     """Load every table; `staging` is a path prefix for the staging files (removed before returning).
 
     copiers: for a table whose copy reads the other tables (the incidents, with the columns derived from their
-    figures), the function that copies it in place of copy_typed; it runs once every other table is copied, after
-    `before_copiers` (the build starts work on the copied tables in other threads there)."""
+    figures), the function that copies it in place of copy_typed; it runs once every other table is copied."""
     copiers = copiers or {}
     loaded: dict[str, LoadedTable] = {}
     checking: list[tuple[LoadedTable, Future, int | None]] = []
@@ -86,8 +84,6 @@ def load_tables(conn: sqlite3.Connection, tables: tuple[Table, ...], raw_dir: Pa
                     later = table.name in copiers
                     checking.append((lt, validator.submit(validate_staged, lt),
                                      None if later else copy_typed(conn, lt, rejected=set())))
-            if before_copiers is not None:
-                before_copiers()
             # The copies left for later first: the validation of the last files goes on meanwhile.
             for lt, future, copied in sorted(checking, key=lambda c: c[2] is not None):
                 found, bad = future.result()

@@ -237,16 +237,17 @@ def test_the_derive_step_may_write_only_the_tables_it_declares():
     conn = sqlite3.connect(":memory:", isolation_level=None)
     conn.execute("CREATE TABLE incidents (x)")
     conn.execute("CREATE TABLE figures (x)")
-    conn.set_authorizer(derive._only_derive_writes)
-    conn.execute("INSERT INTO figures VALUES (1)")
-    conn.execute("CREATE TEMP TABLE scratch AS SELECT 1 AS x")
-    for sql in ("INSERT INTO incidents VALUES (1)", "UPDATE incidents SET x = 2", "DELETE FROM incidents"):
-        try:
-            conn.execute(sql)
-        except sqlite3.DatabaseError as e:
-            assert "not authorized" in str(e)
-        else:
-            raise AssertionError(f"allowed: {sql}")
+    with derive.writes_only(conn, derive.DERIVE_WRITES):
+        conn.execute("INSERT INTO figures VALUES (1)")
+        conn.execute("CREATE TEMP TABLE scratch AS SELECT 1 AS x")
+        for sql in ("INSERT INTO incidents VALUES (1)", "UPDATE incidents SET x = 2", "DELETE FROM incidents"):
+            try:
+                conn.execute(sql)
+            except sqlite3.DatabaseError as e:
+                assert "not authorized" in str(e)
+            else:
+                raise AssertionError(f"allowed: {sql}")
+    conn.execute("INSERT INTO incidents VALUES (1)")  # outside, as before
 
 
 def test_build_py_turns_off_sqlite_memory_statistics():

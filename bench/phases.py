@@ -94,6 +94,8 @@ def instrument() -> None:
     load.copy_typed = _timed(lambda conn, lt, *a, **k: f"copy_typed {lt.table.name}", load.copy_typed)
     load.validate_staged = _timed(lambda lt: f"  (validation thread) validate {lt.table.name}", load.validate_staged)
     build.build_search_file = _timed(lambda *a, **k: "  (second thread) build_search_file", build.build_search_file)
+    build.index_staged = _timed(lambda staged, table, *a, **k: f"  (validation thread) index_staged {table.name}",
+                                build.index_staged)
     build.build_summary_file = _timed(lambda *a, **k: "  (second thread) build_summary_file", build.build_summary_file)
     build.checksum_file = _timed(lambda *a, **k: "  (second thread) checksum_file", build.checksum_file)
     build.copy_incidents = _timed(lambda *a, **k: "copy_incidents (facts, typed copy)", build.copy_incidents)

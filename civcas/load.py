@@ -68,11 +68,14 @@ def register_functions(conn: sqlite3.Connection) -> None:
 
 
 def load_tables(conn: sqlite3.Connection, tables: tuple[Table, ...], raw_dir: Path, shown_dir: str,
-                staging: Path, problems: list[Problem], copiers: dict[str, Copier] | None = None) -> dict[str, LoadedTable]:
+                staging: Path, problems: list[Problem], copiers: dict[str, Copier] | None = None,
+                after_validation: Callable[[LoadedTable], None] | None = None) -> dict[str, LoadedTable]:
     """Load every table; `staging` is a path prefix for the staging files (removed before returning).
 
     copiers: for a table whose copy reads the other tables (the incidents, with the columns derived from their
-    figures), the function that copies it in place of copy_typed; it runs once every other table is copied."""
+    figures), the function that copies it in place of copy_typed; it runs once every other table is copied.
+    after_validation: more work on a staged table, in the validation thread once the table is validated (the
+    build fills the table's full-text index from it there)."""
     copiers = copiers or {}
     loaded: dict[str, LoadedTable] = {}
     checking: list[tuple[LoadedTable, Future, int | None]] = []
@@ -82,7 +85,7 @@ def load_tables(conn: sqlite3.Connection, tables: tuple[Table, ...], raw_dir: Pa
                 lt = loaded[table.name] = LoadedTable(table, f"{shown_dir}/{table.name}.csv")
                 if stage(table, raw_dir / f"{table.name}.csv", Path(f"{staging}-{table.name}.building"), lt, problems):
                     later = table.name in copiers
-                    checking.append((lt, validator.submit(validate_staged, lt),
+                    checking.append((lt, validator.submit(validate_staged, lt, after_validation),
                                      None if later else copy_typed(conn, lt, rejected=set())))
             # The copies left for later first: the validation of the last files goes on meanwhile.
             for lt, future, copied in sorted(checking, key=lambda c: c[2] is not None):
@@ -137,8 +140,10 @@ def stage(table: Table, path: Path, staged: Path, loaded: LoadedTable, problems:
     return True
 
 
-def validate_staged(loaded: LoadedTable) -> tuple[list[Problem], set[int]]:
-    """Every problem of the staged rows (cells, then rules across a row's cells) and the rowids that have one.
+def validate_staged(loaded: LoadedTable, then: Callable[[LoadedTable], None] | None = None
+                    ) -> tuple[list[Problem], set[int]]:
+    """Every problem of the staged rows (cells, then rules across a row's cells) and the rowids that have one;
+    then `then(loaded)` if there is none.
 
     Runs in the validation thread, on its own read-only connection."""
     with read_only(loaded.staged) as conn:
@@ -148,7 +153,9 @@ def validate_staged(loaded: LoadedTable) -> tuple[list[Problem], set[int]]:
         conn.execute("CREATE TEMP TABLE rejected (id INTEGER PRIMARY KEY)")
         conn.executemany("INSERT INTO rejected VALUES (?)", ((r,) for r in bad))
         bad |= check_row_rules(conn, loaded, problems)
-        return problems, bad
+    if then is not None and not problems:
+        then(loaded)
+    return problems, bad
 
 
 def check_cells(conn: sqlite3.Connection, loaded: LoadedTable, problems: list[Problem]) -> set[int]:

@@ -17,12 +17,15 @@ import textwrap
 from pathlib import Path
 
 from .schema import TABLES, Table
+from .validate import typed_sql
 
 SEARCHED = tuple(t for t in TABLES if t.fts)
-# Tables whose searched columns are all in the raw files can be indexed as soon as they are loaded; the others
-# (incidents: the place's names) once the derive step has filled their columns.
-SEARCHED_AFTER_LOAD = tuple(t for t in SEARCHED if not {c.name for c in t.derived_columns}.intersection(t.fts))
-SEARCHED_AFTER_DERIVE = tuple(t for t in SEARCHED if t not in SEARCHED_AFTER_LOAD)
+# Tables whose searched columns are all raw text are indexed from their staging files as soon as they are
+# validated (the staged text is the typed text, an empty cell is NULL either way, and the rowids are the same);
+# the others (incidents: the place's names are derived) from the database once the derive step has filled them.
+SEARCHED_FROM_STAGING = tuple(t for t in SEARCHED
+                              if all(not t.column(n).derived and t.column(n).sql_type == "TEXT" for n in t.fts))
+SEARCHED_AFTER_DERIVE = tuple(t for t in SEARCHED if t not in SEARCHED_FROM_STAGING)
 SHADOWS = ("data", "idx", "docsize", "config")
 
 
@@ -40,6 +43,24 @@ def create_sql(table: Table, content: str | None = None) -> str:
             content={content if content is not None else q(table.name)}
         )
     """).strip()
+
+
+def index_staged(staged: Path, table: Table, path: Path) -> None:
+    """Add a contentless copy of `table`'s search table to the scratch file `path`, from its staging file
+    (civcas.load, in the validation thread: one table at a time)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("ATTACH DATABASE ? AS stage", (f"file:{staged}?mode=ro",))
+        columns = ", ".join(q(c) for c in table.fts)
+        typed = ", ".join(typed_sql(table.column(name)) for name in table.fts)
+        conn.execute("BEGIN")
+        conn.execute(create_sql(table, content="''"))
+        conn.execute(f"INSERT INTO main.{q(table.name + '_fts')} (rowid, {columns}) SELECT rowid, {typed} FROM stage.raw")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
 
 
 def build_search_file(db_path: Path, path: Path, tables: tuple[Table, ...]) -> Path:

@@ -92,7 +92,7 @@ def instrument() -> None:
                 setattr(module, name, _timed(lambda *a, _label=label, **k: _label, fn))
     load.stage = _timed(lambda table, *a, **k: f"stage {table.name}", load.stage)
     load.copy_typed = _timed(lambda conn, lt, *a, **k: f"copy_typed {lt.table.name}", load.copy_typed)
-    load.validate_staged = _timed(lambda lt: f"  (validation thread) validate {lt.table.name}", load.validate_staged)
+    load.validate_staged = _timed(lambda lt, *a, **k: f"  (validation thread) validate {lt.table.name}", load.validate_staged)
     build.build_search_file = _timed(lambda *a, **k: "  (second thread) build_search_file", build.build_search_file)
     build.index_staged = _timed(lambda staged, table, *a, **k: f"  (validation thread) index_staged {table.name}",
                                 build.index_staged)

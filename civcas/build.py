@@ -25,7 +25,7 @@ from .checksum import CHECKED, combined, data_checksums
 from .release import current_release
 from .derive import DERIVE_WRITES, copy_incidents, derive_all
 from .pagedata import derive_page_data
-from .search import SEARCHED_AFTER_DERIVE, SEARCHED_FROM_STAGING, build_search_file, index_staged, move_search_tables
+from .search import SEARCHED_AFTER_LOAD, SEARCHED_FROM_STAGING, build_search_file, index_staged, move_search_tables
 from .summaries import build_summary_file, derive_summaries, move_summaries
 from .load import LoadedTable, copy_typed, load_tables, read_only, register_functions
 from .schema import ALL_TABLES, CODES, DATA_DICTIONARY, FACET_COUNTS, INCIDENTS, SCHEMA_VERSION, SUMMARIES, TABLES, BUILD_INFO, Table
@@ -244,15 +244,16 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         loaded = load_tables(conn, TABLES, raw_dir, shown_dir, scratch.with_name(scratch.name + "-stage"), problems,
                              copiers={INCIDENTS.name: copy_incidents_derived}, after_validation=index_for_search)
         # From here other threads read the file on connections of their own while this one writes (WAL lets them):
-        # beside the indexes and the derive step, the checksums of the tables final once loaded and the cross-row
-        # checks (the derive step's work is thrown away if they find a problem); then, beside the small summary
-        # tables, the remaining indexes and the facet counts, the incidents' full-text index (into the scratch file
-        # where the validation thread indexed the other tables, civcas.search), the rest of the checksums and the
-        # summary tables that read every figure (into a scratch file, civcas.summaries).
+        # beside the indexes and the derive step, the checksums of the tables final once loaded, the incidents'
+        # full-text index (into the scratch file where the validation thread indexed the other tables,
+        # civcas.search) and the cross-row checks (the derive step's work is thrown away if they find a problem);
+        # then, beside the small summary tables, the remaining indexes and the facet counts, the rest of the
+        # checksums and the summary tables that read every figure (into a scratch file, civcas.summaries).
         conn.execute("PRAGMA journal_mode = WAL")
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="civcas-beside") as beside:
             if not problems:
                 loaded_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_LOAD)
+                searched = beside.submit(build_search_file, tmp, search_file, SEARCHED_AFTER_LOAD)
             # The cross-row checks and the derived columns read the tables through their indexes.
             conn.execute("BEGIN")
             create_indexes(db, before_derive=True)
@@ -273,7 +274,6 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
             del loaded  # the line numbers were for messages: ~24 MB at 1M incidents
             if derive_failed:
                 raise derive_failed[0]  # the data passed every check: a bug in the build, not in the data
-            searched = beside.submit(build_search_file, tmp, search_file, SEARCHED_AFTER_DERIVE)
             derived_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_DERIVE)
             summarised = beside.submit(build_summary_file, tmp, summary_file)
             conn.execute("BEGIN")

@@ -22,10 +22,11 @@ from .validate import typed_sql
 SEARCHED = tuple(t for t in TABLES if t.fts)
 # Tables whose searched columns are all raw text are indexed from their staging files as soon as they are
 # validated (the staged text is the typed text, an empty cell is NULL either way, and the rowids are the same);
-# the others (incidents: the place's names are derived) from the database once the derive step has filled them.
+# the others (incidents: the place's names are derived, and written as the incidents are copied) from the
+# database once loaded.
 SEARCHED_FROM_STAGING = tuple(t for t in SEARCHED
                               if all(not t.column(n).derived and t.column(n).sql_type == "TEXT" for n in t.fts))
-SEARCHED_AFTER_DERIVE = tuple(t for t in SEARCHED if t not in SEARCHED_FROM_STAGING)
+SEARCHED_AFTER_LOAD = tuple(t for t in SEARCHED if t not in SEARCHED_FROM_STAGING)
 SHADOWS = ("data", "idx", "docsize", "config")
 
 

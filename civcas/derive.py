@@ -15,7 +15,7 @@ import sqlite3
 from contextlib import contextmanager
 from typing import Iterator
 
-from .load import LoadedTable, stage_attached, typed_rows
+from .load import LoadedTable, attached, typed_rows
 from .schema import INCIDENTS, OPEN_ENDED
 
 RANGED_METRICS = ("civilians_killed", "civilians_injured", "children_killed", "women_killed")
@@ -116,18 +116,12 @@ def copy_incidents(conn: sqlite3.Connection, loaded: LoadedTable, rejected: set[
         FROM ({typed_rows(INCIDENTS, "stage.raw", where)}) i
         LEFT JOIN places p ON p.place_id = i.place_id
         LEFT JOIN temp.incident_facts c ON c.incident_id = i.incident_id"""
-    with stage_attached(conn, loaded):
-        conn.execute("BEGIN")
-        try:
-            derive_actor_tops(conn)  # claimants are counted by the top of their actors' parent chain
-            conn.execute(create_facts)
-            conn.execute(fill_facts)
-            copied = conn.execute(copy).rowcount
-            conn.execute("DROP TABLE temp.incident_facts")
-            conn.execute("COMMIT")
-        except sqlite3.Error:
-            conn.execute("ROLLBACK")  # before the staging file can be detached
-            raise
+    with attached(conn, loaded.staged, "stage"):
+        derive_actor_tops(conn)  # claimants are counted by the top of their actors' parent chain
+        conn.execute(create_facts)
+        conn.execute(fill_facts)
+        copied = conn.execute(copy).rowcount
+        conn.execute("DROP TABLE temp.incident_facts")
     return copied
 
 

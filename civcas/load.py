@@ -52,13 +52,34 @@ def read_only(path: Path) -> Iterator[sqlite3.Connection]:
 
 
 @contextmanager
-def stage_attached(conn: sqlite3.Connection, loaded: LoadedTable) -> Iterator[None]:
-    """The table's staging file attached to `conn`, read-only, as `stage`."""
-    conn.execute("ATTACH DATABASE ? AS stage", (f"file:{loaded.staged}?mode=ro",))
+def scratch_file(path: Path, source: Path) -> Iterator[sqlite3.Connection]:
+    """A connection to the scratch file `path` (no journal: it is thrown away after the build) with the database
+    `source` attached read-only as `src`, inside one transaction: one read snapshot of `source`, one commit."""
+    conn = sqlite3.connect(path, isolation_level=None)
     try:
-        yield
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("ATTACH DATABASE ? AS src", (f"file:{source}?mode=ro",))
+        conn.execute("BEGIN")
+        yield conn
+        conn.execute("COMMIT")
     finally:
-        conn.execute("DETACH DATABASE stage")
+        conn.close()
+
+
+@contextmanager
+def attached(conn: sqlite3.Connection, path: Path, name: str) -> Iterator[None]:
+    """The file `path` attached to `conn`, read-only, as `name`, for one transaction of `conn` (committed at the
+    end, rolled back on an error; SQLite detaches only outside a transaction)."""
+    conn.execute(f"ATTACH DATABASE ? AS {name}", (f"file:{path}?mode=ro",))
+    try:
+        conn.execute("BEGIN")
+        yield
+        conn.execute("COMMIT")
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.execute(f"DETACH DATABASE {name}")
 
 
 def register_functions(conn: sqlite3.Connection) -> None:
@@ -212,19 +233,16 @@ def copy_typed(conn: sqlite3.Connection, loaded: LoadedTable, rejected: set[int]
     table = loaded.table
     names = ", ".join(quoted(c.name) for c in table.raw_columns)
     where = f"WHERE rowid NOT IN ({', '.join(map(str, sorted(rejected)))})" if rejected else ""
-    with stage_attached(conn, loaded):
-        conn.execute("BEGIN")
-        copied = conn.execute(f'INSERT OR IGNORE INTO main."{table.name}" (rowid, {names}) '
-                              f"SELECT _rowid, {names} FROM ({typed_rows(table, 'stage.raw', where)})").rowcount
-        conn.execute("COMMIT")
-    return copied
+    with attached(conn, loaded.staged, "stage"):
+        return conn.execute(f'INSERT OR IGNORE INTO main."{table.name}" (rowid, {names}) '
+                            f"SELECT _rowid, {names} FROM ({typed_rows(table, 'stage.raw', where)})").rowcount
 
 
 def report_duplicates(conn: sqlite3.Connection, loaded: LoadedTable, rejected: set[int], problems: list[Problem]) -> None:
     """Name the line of each row left out because its id was used before, and of the row that used it first."""
     table = loaded.table
     pk = quoted(table.pk)
-    with stage_attached(conn, loaded):
+    with attached(conn, loaded.staged, "stage"):
         for rowid, key, first in conn.execute(
                 f'SELECT s.rowid, s.{pk}, t.rowid FROM stage.raw s JOIN main."{table.name}" t ON t.{pk} = s.{pk} '
                 f"WHERE t.rowid != s.rowid").fetchall():

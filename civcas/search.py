@@ -16,6 +16,7 @@ import sqlite3
 import textwrap
 from pathlib import Path
 
+from .load import attached, scratch_file
 from .schema import TABLES, Table
 from .validate import typed_sql
 
@@ -49,54 +50,31 @@ def create_sql(table: Table, content: str | None = None) -> str:
 def index_staged(staged: Path, table: Table, path: Path) -> None:
     """Add a contentless copy of `table`'s search table to the scratch file `path`, from its staging file
     (civcas.load, in the validation thread: one table at a time)."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("PRAGMA journal_mode = OFF")
-        conn.execute("PRAGMA synchronous = OFF")
-        conn.execute("ATTACH DATABASE ? AS stage", (f"file:{staged}?mode=ro",))
-        columns = ", ".join(q(c) for c in table.fts)
-        typed = ", ".join(typed_sql(table.column(name)) for name in table.fts)
-        conn.execute("BEGIN")
+    columns = ", ".join(q(c) for c in table.fts)
+    typed = ", ".join(typed_sql(table.column(name)) for name in table.fts)
+    with scratch_file(path, staged) as conn:
         conn.execute(create_sql(table, content="''"))
-        conn.execute(f"INSERT INTO main.{q(table.name + '_fts')} (rowid, {columns}) SELECT rowid, {typed} FROM stage.raw")
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
+        conn.execute(f"INSERT INTO main.{q(table.name + '_fts')} (rowid, {columns}) SELECT rowid, {typed} FROM src.raw")
 
 
 def build_search_file(db_path: Path, path: Path, tables: tuple[Table, ...]) -> Path:
     """Add a contentless copy of the search tables of `tables` to the scratch file `path`, from the rows of
     `db_path` (another thread's work; the database is read, never written). Returns `path`."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("PRAGMA journal_mode = OFF")  # a scratch file, thrown away after the build
-        conn.execute("PRAGMA synchronous = OFF")
-        conn.execute("ATTACH DATABASE ? AS src", (f"file:{db_path}?mode=ro",))
-        conn.execute("BEGIN")  # one read snapshot of the database for every table
+    with scratch_file(path, db_path) as conn:
         for table in tables:
             columns = ", ".join(q(c) for c in table.fts)
             conn.execute(create_sql(table, content="''"))
             conn.execute(f"INSERT INTO main.{q(table.name + '_fts')} (rowid, {columns}) "
                          f"SELECT rowid, {columns} FROM src.{q(table.name)}")
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
     return path
 
 
 def move_search_tables(conn: sqlite3.Connection, path: Path) -> None:
     """Create every search table in the database on `conn` and fill it with the index built in `path`."""
-    conn.execute("ATTACH DATABASE ? AS search", (f"file:{path}?mode=ro",))
-    try:
-        conn.execute("BEGIN")
+    with attached(conn, path, "search"):
         for table in SEARCHED:
             conn.execute(create_sql(table))
             for shadow in SHADOWS:
                 name = q(f"{table.name}_fts_{shadow}")
                 conn.execute(f"DELETE FROM main.{name}")  # the empty index CREATE VIRTUAL TABLE wrote
                 conn.execute(f"INSERT INTO main.{name} SELECT * FROM search.{name}")
-        conn.execute("COMMIT")
-    finally:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        conn.execute("DETACH DATABASE search")

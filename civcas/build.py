@@ -249,19 +249,23 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         # civcas.search) and the cross-row checks (the derive step's work is thrown away if they find a problem);
         # then, beside the small summary tables, the remaining indexes and the facet counts, the rest of the
         # checksums and the summary tables that read every figure (into a scratch file, civcas.summaries).
+        # Every write transaction of this connection is BEGIN IMMEDIATE: a reader opening the file in WAL mode may
+        # hold the write lock for a moment (to rebuild the WAL index), and a deferred transaction that has already
+        # read cannot wait for it (SQLite answers "database is locked" at once), while one that asks for the lock
+        # first waits (the connection's 5 s busy timeout).
         conn.execute("PRAGMA journal_mode = WAL")
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="civcas-beside") as beside:
             if not problems:
                 loaded_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_LOAD)
                 searched = beside.submit(build_search_file, tmp, search_file, SEARCHED_AFTER_LOAD)
             # The cross-row checks and the derived columns read the tables through their indexes.
-            conn.execute("BEGIN")
+            conn.execute("BEGIN IMMEDIATE")
             create_indexes(db, before_derive=True)
             conn.execute("COMMIT")
             checking = beside.submit(check_file, tmp, loaded)
             if not problems:
                 try:
-                    conn.execute("BEGIN")
+                    conn.execute("BEGIN IMMEDIATE")
                     derive_all(conn)
                     create_views(db)
                     write_dictionary(db)
@@ -276,7 +280,7 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
                 raise derive_failed[0]  # the data passed every check: a bug in the build, not in the data
             derived_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_DERIVE)
             summarised = beside.submit(build_summary_file, tmp, summary_file)
-            conn.execute("BEGIN")
+            conn.execute("BEGIN IMMEDIATE")
             derive_summaries(conn)
             create_indexes(db)
             derive_page_data(conn)  # its counts read the indexes just made
@@ -286,7 +290,7 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
             move_search_tables(conn, searched.result())
             checksums |= loaded_sums.result() | derived_sums.result()
             assert set(checksums) == {t.name for t in CHECKED}, "a table without a checksum"
-            conn.execute("BEGIN")
+            conn.execute("BEGIN IMMEDIATE")
             counts = write_build_info(db, raw_dir, checksums)
             conn.execute("COMMIT")
         # No PRAGMA foreign_key_check here: check_references has proved every reference row by row

@@ -69,11 +69,11 @@ def scratch_file(path: Path, source: Path) -> Iterator[sqlite3.Connection]:
 
 @contextmanager
 def attached(conn: sqlite3.Connection, path: Path, name: str) -> Iterator[None]:
-    """The file `path` attached to `conn`, read-only, as `name`, for one transaction of `conn` (committed at the
-    end, rolled back on an error; SQLite detaches only outside a transaction)."""
+    """The file `path` attached to `conn`, read-only, as `name`, for one write transaction of `conn` (committed at
+    the end, rolled back on an error; SQLite detaches only outside a transaction)."""
     conn.execute(f"ATTACH DATABASE ? AS {name}", (f"file:{path}?mode=ro",))
     try:
-        conn.execute("BEGIN")
+        conn.execute("BEGIN IMMEDIATE")  # see civcas.build: the write lock first, waiting if need be
         yield
         conn.execute("COMMIT")
     finally:

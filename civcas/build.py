@@ -26,7 +26,7 @@ from .release import current_release
 from .derive import DERIVE_WRITES, copy_incidents, derive_all
 from .pagedata import derive_page_data
 from .search import SEARCHED_AFTER_LOAD, SEARCHED_FROM_STAGING, build_search_file, index_staged, move_search_tables
-from .summaries import build_summary_file, derive_summaries, move_summaries
+from .summaries import FILLED_BESIDE, build_summary_file, derive_summaries, move_summaries
 from .load import LoadedTable, copy_typed, load_tables, read_only, register_functions
 from .schema import ALL_TABLES, CODES, DATA_DICTIONARY, FACET_COUNTS, INCIDENTS, SCHEMA_VERSION, SUMMARIES, TABLES, BUILD_INFO, Table
 from .validate import Problem
@@ -211,7 +211,7 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
     tmp = Path(tmp_name)
     scratch = workdir / f".{db_path.stem}-{os.getpid()}"  # prefix of the build's other temporary files
     search_file = scratch.with_name(scratch.name + "-search.building")
-    summary_file = scratch.with_name(scratch.name + "-summaries.building")
+    summary_files = {name: scratch.with_name(f"{scratch.name}-summary-{name}.building") for name in FILLED_BESIDE}
     search_file.unlink(missing_ok=True)
     conn = None
     try:
@@ -254,7 +254,7 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         # read cannot wait for it (SQLite answers "database is locked" at once), while one that asks for the lock
         # first waits (the connection's 5 s busy timeout).
         conn.execute("PRAGMA journal_mode = WAL")
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="civcas-beside") as beside:
+        with ThreadPoolExecutor(max_workers=5, thread_name_prefix="civcas-beside") as beside:
             if not problems:
                 loaded_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_LOAD)
                 searched = beside.submit(build_search_file, tmp, search_file, SEARCHED_AFTER_LOAD)
@@ -279,13 +279,14 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
             if derive_failed:
                 raise derive_failed[0]  # the data passed every check: a bug in the build, not in the data
             derived_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_DERIVE)
-            summarised = beside.submit(build_summary_file, tmp, summary_file)
+            summarised = {name: beside.submit(build_summary_file, tmp, summary_files[name], name)
+                          for name in FILLED_BESIDE}
             conn.execute("BEGIN IMMEDIATE")
             derive_summaries(conn)
             create_indexes(db)
             derive_page_data(conn)  # its counts read the indexes just made
             conn.execute("COMMIT")
-            move_summaries(conn, summarised.result())
+            move_summaries(conn, {name: filling.result() for name, filling in summarised.items()})
             checksums = data_checksums(conn, SUMMARIES + (FACET_COUNTS,))
             move_search_tables(conn, searched.result())
             checksums |= loaded_sums.result() | derived_sums.result()
@@ -308,7 +309,8 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         for leftover in ("", "-wal", "-shm", "-journal"):  # the file and whatever SQLite kept beside it
             Path(f"{tmp}{leftover}").unlink(missing_ok=True)
         search_file.unlink(missing_ok=True)
-        summary_file.unlink(missing_ok=True)
+        for path in summary_files.values():
+            path.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

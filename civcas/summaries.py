@@ -158,9 +158,9 @@ QUERY_INDEXES = (
 )
 
 
-# The summaries that read every figure (~25 s of a build at 1M incidents) are filled by another thread, in a
-# scratch file of their own, beside the rest of the build (civcas.build), then copied in: build_summary_file
-# and move_summaries. The others are filled in place by derive_summaries.
+# The summaries that read every figure (~25 s of a build at 1M incidents) are filled beside the rest of the
+# build (civcas.build), each by a thread of its own in a scratch file of its own, then copied in:
+# build_summary_file and move_summaries. The others are filled in place by derive_summaries.
 FILLED_BESIDE = ("disagreement_groups", "belligerent_gaps")
 
 
@@ -181,25 +181,24 @@ def derive_summaries(conn: sqlite3.Connection) -> None:
         conn.execute(sql)
 
 
-def build_summary_file(db_path: Path, path: Path) -> Path:
-    """Fill the FILLED_BESIDE tables, declared as in `db_path`, in the scratch file `path` from the rows of
-    `db_path` (read only). Their SQL names the tables it reads unqualified: the database is attached, and
-    SQLite looks a name up in the scratch file first, where only the summary tables are. (Its page cache stays
-    the default 2 MB: these sorts take as long with 32 MB, 15.2 s and 16.1 s at 1M, and memory is scarcer than
-    time while other connections work.)"""
+def build_summary_file(db_path: Path, path: Path, name: str) -> Path:
+    """Fill the summary table `name` (one of FILLED_BESIDE), declared as in `db_path`, in the scratch file `path`
+    from the rows of `db_path` (read only); one thread per table. Its SQL names the tables it reads unqualified:
+    the database is attached, and SQLite looks a name up in the scratch file first, where only the summary table
+    is. (The page cache stays the default 2 MB: these sorts take as long with 32 MB, 15.2 s and 16.1 s at 1M,
+    and memory is scarcer than time while other connections work.)"""
     _check_declared()
     path.unlink(missing_ok=True)
     with scratch_file(path, db_path) as conn:
-        for name in FILLED_BESIDE:
-            (declared,) = conn.execute("SELECT sql FROM src.sqlite_master WHERE type = 'table' AND name = ?",
-                                       (name,)).fetchone()
-            conn.execute(declared)
-            conn.execute(FILL[name])
+        (declared,) = conn.execute("SELECT sql FROM src.sqlite_master WHERE type = 'table' AND name = ?",
+                                   (name,)).fetchone()
+        conn.execute(declared)
+        conn.execute(FILL[name])
     return path
 
 
-def move_summaries(conn: sqlite3.Connection, path: Path) -> None:
-    """Copy the tables build_summary_file filled into the (empty) tables of the database on `conn`."""
-    with attached(conn, path, "beside"):
-        for name in FILLED_BESIDE:
+def move_summaries(conn: sqlite3.Connection, filled: dict[str, Path]) -> None:
+    """Copy the tables build_summary_file filled (name -> its scratch file) into the database on `conn`."""
+    for name, path in filled.items():
+        with attached(conn, path, "beside"):
             conn.execute(f'INSERT INTO main."{name}" SELECT * FROM beside."{name}"')

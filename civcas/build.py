@@ -236,11 +236,11 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
                 derive_failed.append(e)
                 return copy_typed(conn, lt, rejected)
 
-        register_functions(conn)
         def index_for_search(lt: LoadedTable) -> None:
             if lt.table in SEARCHED_FROM_STAGING:
                 index_staged(lt.staged, lt.table, search_file)
 
+        register_functions(conn)
         loaded = load_tables(conn, TABLES, raw_dir, shown_dir, scratch.with_name(scratch.name + "-stage"), problems,
                              copiers={INCIDENTS.name: copy_incidents_derived}, after_validation=index_for_search)
         # From here other threads read the file on connections of their own while this one writes (WAL lets them):
@@ -248,7 +248,7 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         # full-text index (into the scratch file where the validation thread indexed the other tables,
         # civcas.search) and the cross-row checks (the derive step's work is thrown away if they find a problem);
         # then, beside the small summary tables, the remaining indexes and the facet counts, the rest of the
-        # checksums and the summary tables that read every figure (into a scratch file, civcas.summaries).
+        # checksums and the summary tables that read every figure (each into a scratch file, civcas.summaries).
         # Every write transaction of this connection is BEGIN IMMEDIATE: a reader opening the file in WAL mode may
         # hold the write lock for a moment (to rebuild the WAL index), and a deferred transaction that has already
         # read cannot wait for it (SQLite answers "database is locked" at once), while one that asks for the lock
@@ -290,7 +290,8 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
             checksums = data_checksums(conn, SUMMARIES + (FACET_COUNTS,))
             move_search_tables(conn, searched.result())
             checksums |= loaded_sums.result() | derived_sums.result()
-            assert set(checksums) == {t.name for t in CHECKED}, "a table without a checksum"
+            if set(checksums) != {t.name for t in CHECKED}:
+                raise RuntimeError(f"tables without a checksum: {sorted({t.name for t in CHECKED} - set(checksums))}")
             conn.execute("BEGIN IMMEDIATE")
             counts = write_build_info(db, raw_dir, checksums)
             conn.execute("COMMIT")

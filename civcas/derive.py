@@ -15,7 +15,7 @@ import sqlite3
 from contextlib import contextmanager
 from typing import Iterator
 
-from .load import LoadedTable, attached, typed_rows
+from .load import LoadedTable, attached, rows_to_copy
 from .schema import INCIDENTS, OPEN_ENDED
 
 RANGED_METRICS = ("civilians_killed", "civilians_injured", "children_killed", "women_killed")
@@ -109,11 +109,10 @@ def copy_incidents(conn: sqlite3.Connection, loaded: LoadedTable, rejected: set[
             'link', '/{database}/incidents/' || i.incident_id)"""
     names = [c.name for c in INCIDENTS.columns]
     selected = [values.get(n, f"i.[{n}]") for n in names]
-    where = f"WHERE rowid NOT IN ({', '.join(map(str, sorted(rejected)))})" if rejected else ""
     copy = f"""
         INSERT OR IGNORE INTO main.incidents (rowid, {", ".join(f"[{n}]" for n in names)})
         SELECT i._rowid, {", ".join(selected)}
-        FROM ({typed_rows(INCIDENTS, "stage.raw", where)}) i
+        FROM ({rows_to_copy(INCIDENTS, rejected)}) i
         LEFT JOIN places p ON p.place_id = i.place_id
         LEFT JOIN temp.incident_facts c ON c.incident_id = i.incident_id"""
     with attached(conn, loaded.staged, "stage"):

@@ -7,7 +7,9 @@ in civcas.validate from the column declarations) by a second thread with its own
 copies the rows into the typed table under the same rowids and goes on to the next file: SQLite runs without
 Python's lock, so the checks of one file overlap the reading of the next on a second core. Rows found invalid
 are taken out of the typed table again before the cross-row checks (civcas.checks), which name lines the same
-way. A repeated id is reported with the line that first used it.
+way. A repeated id is reported with the line that first used it. A table whose copy reads the others (the
+incidents, with their derived columns) is copied last by a function the build gives (`copiers`), and the build
+may have the validation thread do more with each valid staged table (`after_validation`: its search index).
 """
 from __future__ import annotations
 
@@ -206,6 +208,12 @@ def typed_rows(table: Table, source: str = "raw", where: str = "") -> str:
     return f"SELECT rowid AS _rowid, {typed} FROM {source} {where}"
 
 
+def rows_to_copy(table: Table, rejected: set[int]) -> str:
+    """typed_rows of the staging file attached as `stage`, less the rows whose staging rowid is in `rejected`."""
+    where = f"WHERE rowid NOT IN ({', '.join(map(str, sorted(rejected)))})" if rejected else ""
+    return typed_rows(table, "stage.raw", where)
+
+
 def check_row_rules(conn: sqlite3.Connection, loaded: LoadedTable, problems: list[Problem]) -> set[int]:
     """Report every broken rule across a row's cells (rows whose cells are all valid); return the rowids."""
     table = loaded.table
@@ -232,10 +240,9 @@ def copy_typed(conn: sqlite3.Connection, loaded: LoadedTable, rejected: set[int]
     many were copied. A row whose id is already in the table is left out here and reported by report_duplicates."""
     table = loaded.table
     names = ", ".join(quoted(c.name) for c in table.raw_columns)
-    where = f"WHERE rowid NOT IN ({', '.join(map(str, sorted(rejected)))})" if rejected else ""
     with attached(conn, loaded.staged, "stage"):
         return conn.execute(f'INSERT OR IGNORE INTO main."{table.name}" (rowid, {names}) '
-                            f"SELECT _rowid, {names} FROM ({typed_rows(table, 'stage.raw', where)})").rowcount
+                            f"SELECT _rowid, {names} FROM ({rows_to_copy(table, rejected)})").rowcount
 
 
 def report_duplicates(conn: sqlite3.Connection, loaded: LoadedTable, rejected: set[int], problems: list[Problem]) -> None:

@@ -2,13 +2,12 @@
 
 Each table with `Table.fts` gets an FTS5 table `<table>_fts` over those columns (tokenizer porter), with the
 table itself as its external content: Datasette's search box and `?_search=` use it. Filling an FTS5 index is
-one of the longest steps of a large build (31 s of 250 at 1M incidents, docs/performance.md) and needs nothing
-but the finished rows, so a second thread builds the same index as a contentless FTS5 table in a scratch file
-of its own (reading the database through a read-only connection while the main thread goes on writing
-indexes and summary tables), and the main thread then copies the index's shadow tables (`_data`, `_idx`,
-`_docsize`, `_config`) into the real FTS5 table: a contentless table and an external-content table store their
-index in the same records, and FTS5's 'integrity-check' (tests/test_build.py) proves the copy answers for the
-content table's rows.
+one of the longest steps of a large build (~30 s at 1M incidents, docs/performance.md), so other threads build
+the same index as contentless FTS5 tables in a scratch file: the validation thread from each valid table's
+staging file (index_staged), another from the database once it is loaded (build_search_file). The main thread
+then copies the index's shadow tables (`_data`, `_idx`, `_docsize`, `_config`) into the real FTS5 tables
+(move_search_tables): a contentless table and an external-content table store their index in the same records,
+and tests/test_build.py checks that every moved index is, row for row, the one FTS5 makes from the table.
 """
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from .load import attached, scratch_file
 from .schema import TABLES, Table
-from .validate import typed_sql
+from .validate import quoted as q, typed_sql
 
 SEARCHED = tuple(t for t in TABLES if t.fts)
 # Tables whose searched columns are all raw text are indexed from their staging files as soon as they are
@@ -29,10 +28,6 @@ SEARCHED_FROM_STAGING = tuple(t for t in SEARCHED
                               if all(not t.column(n).derived and t.column(n).sql_type == "TEXT" for n in t.fts))
 SEARCHED_AFTER_LOAD = tuple(t for t in SEARCHED if t not in SEARCHED_FROM_STAGING)
 SHADOWS = ("data", "idx", "docsize", "config")
-
-
-def q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def create_sql(table: Table, content: str | None = None) -> str:
@@ -47,14 +42,19 @@ def create_sql(table: Table, content: str | None = None) -> str:
     """).strip()
 
 
+def _fill_contentless(conn: sqlite3.Connection, table: Table, values: str, source: str) -> None:
+    """A contentless copy of `table`'s search table in the scratch file on `conn`, filled with `values` (the
+    searched columns' values, in Table.fts order) of every row of `source`, under the same rowids."""
+    conn.execute(create_sql(table, content="''"))
+    conn.execute(f"INSERT INTO main.{q(table.name + '_fts')} (rowid, {', '.join(q(c) for c in table.fts)}) "
+                 f"SELECT rowid, {values} FROM {source}")
+
+
 def index_staged(staged: Path, table: Table, path: Path) -> None:
     """Add a contentless copy of `table`'s search table to the scratch file `path`, from its staging file
     (civcas.load, in the validation thread: one table at a time)."""
-    columns = ", ".join(q(c) for c in table.fts)
-    typed = ", ".join(typed_sql(table.column(name)) for name in table.fts)
     with scratch_file(path, staged) as conn:
-        conn.execute(create_sql(table, content="''"))
-        conn.execute(f"INSERT INTO main.{q(table.name + '_fts')} (rowid, {columns}) SELECT rowid, {typed} FROM src.raw")
+        _fill_contentless(conn, table, ", ".join(typed_sql(table.column(name)) for name in table.fts), "src.raw")
 
 
 def build_search_file(db_path: Path, path: Path, tables: tuple[Table, ...]) -> Path:
@@ -62,10 +62,7 @@ def build_search_file(db_path: Path, path: Path, tables: tuple[Table, ...]) -> P
     `db_path` (another thread's work; the database is read, never written). Returns `path`."""
     with scratch_file(path, db_path) as conn:
         for table in tables:
-            columns = ", ".join(q(c) for c in table.fts)
-            conn.execute(create_sql(table, content="''"))
-            conn.execute(f"INSERT INTO main.{q(table.name + '_fts')} (rowid, {columns}) "
-                         f"SELECT rowid, {columns} FROM src.{q(table.name)}")
+            _fill_contentless(conn, table, ", ".join(q(c) for c in table.fts), f"src.{q(table.name)}")
     return path
 
 

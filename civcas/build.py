@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,17 +24,20 @@ import sqlite_utils
 from .checks import check_all
 from .checksum import CHECKED, combined, data_checksums
 from .release import current_release
-from .derive import DERIVE_WRITES, copy_incidents, derive_all
+from .derive import copy_incidents, derive_all
 from .pagedata import derive_page_data
 from .search import SEARCHED_AFTER_LOAD, SEARCHED_FROM_STAGING, build_search_file, index_staged, move_search_tables
 from .summaries import FILLED_BESIDE, build_summary_file, derive_summaries, move_summaries
-from .load import LoadedTable, copy_typed, load_tables, read_only, register_functions
+from .load import LoadedTable, copy_typed, load_tables, read_only, register_functions, writes_refused
 from .schema import ALL_TABLES, CODES, DATA_DICTIONARY, FACET_COUNTS, INCIDENTS, SCHEMA_VERSION, SUMMARIES, TABLES, BUILD_INFO, Table
 from .validate import Problem
 from .views import VIEWS
 
 PY_TYPES = {"TEXT": str, "INTEGER": int, "REAL": float}
 SQLITE_CONFIG_MEMSTATUS = 9  # sqlite3.h
+# How much lower than the main thread's the scheduling priority of the threads beside it is (a Linux nice value):
+# the main thread's steps are the critical path, and the work beside it should use what they leave.
+BESIDE_NICENESS = 10
 
 
 def stop_sqlite_memory_statistics() -> bool:
@@ -57,9 +61,20 @@ def stop_sqlite_memory_statistics() -> bool:
     except (ImportError, OSError, AttributeError):
         return False
 # When each table's rows are final, so that its checksum can be taken beside the next steps: once loaded (all but
-# those derive_all writes), once the derive step has committed, and at the end (the summaries and facet counts).
+# those the derive step writes), once the derive step has committed, and at the end (the summary tables and the
+# facet counts; the data dictionary is written with the derive step).
+DERIVE_WRITES = ("figures", "statements")
+FINAL_AT_END = SUMMARIES + (FACET_COUNTS,)
 FINAL_AFTER_LOAD = tuple(t for t in TABLES if t.name not in DERIVE_WRITES)
-FINAL_AFTER_DERIVE = tuple(t for t in CHECKED if t not in FINAL_AFTER_LOAD and t not in SUMMARIES and t is not FACET_COUNTS)
+FINAL_AFTER_DERIVE = tuple(t for t in CHECKED if t not in FINAL_AT_END and t not in FINAL_AFTER_LOAD)
+
+
+def lower_priority(niceness: int) -> None:
+    """Lower the scheduling priority of the calling thread by `niceness` (Linux schedules threads one by one)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + niceness)
+    except (AttributeError, OSError):
+        pass
 
 
 def create_table(db: sqlite_utils.Database, table: Table) -> None:
@@ -89,13 +104,13 @@ def table_indexes(table: Table) -> list[tuple[str, ...]]:
     return declared + [(column,) for column, _, _ in table.foreign_keys if not any(ix[0] == column for ix in declared)]
 
 
-def create_indexes(db: sqlite_utils.Database, before_derive: bool = False) -> None:
-    """Every declared index not yet made. before_derive: only those the checks and the derive step read
-    (on raw columns); the rest come after, so that no write of the derive step has to maintain them."""
+def create_indexes(db: sqlite_utils.Database, read_by_checks: bool = False) -> None:
+    """Every declared index not yet made. read_by_checks: only those on raw columns, which the cross-row checks
+    read, so that the checks can start beside the rest."""
     for table in ALL_TABLES:
         derived_names = {c.name for c in table.derived_columns}
         for columns in table_indexes(table):
-            if before_derive and derived_names.intersection(columns):
+            if read_by_checks and derived_names.intersection(columns):
                 continue
             db[table.name].create_index(columns, if_not_exists=True)
 
@@ -162,17 +177,18 @@ def source_repository(raw_dir: Path) -> str | None:
 
 
 def checksum_file(path: Path, tables: tuple[Table, ...]) -> dict[str, str]:
+    # checked_types: the build writes only TEXT, INTEGER or NULL in columns not declared REAL (civcas.checksum).
     with read_only(path) as conn:
-        return data_checksums(conn, tables)
+        return data_checksums(conn, tables, checked_types=True)
 
 
-def write_build_info(db: sqlite_utils.Database, raw_dir: Path, tables: dict[str, str]) -> dict[str, int]:
+def write_build_info(db: sqlite_utils.Database, raw_dir: Path, tables: dict[str, str], raw_sha256: str) -> dict[str, int]:
     counts = {t.name: db[t.name].count for t in ALL_TABLES if t is not BUILD_INFO}
     data_sha256 = combined(tables)
     db[BUILD_INFO.name].insert({
         "built_at": built_at(), "schema_version": SCHEMA_VERSION, "source_commit": source_commit(raw_dir),
         "source_repository": source_repository(raw_dir), "release": current_release(), "data_version": data_sha256[:12],
-        "raw_sha256": raw_digest(raw_dir), "data_sha256": data_sha256,
+        "raw_sha256": raw_sha256, "data_sha256": data_sha256,
         "table_sha256": json.dumps(tables, sort_keys=True), "row_counts": json.dumps(counts),
     })
     return counts
@@ -243,24 +259,30 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         register_functions(conn)
         loaded = load_tables(conn, TABLES, raw_dir, shown_dir, scratch.with_name(scratch.name + "-stage"), problems,
                              copiers={INCIDENTS.name: copy_incidents_derived}, after_validation=index_for_search)
-        # From here other threads read the file on connections of their own while this one writes (WAL lets them):
-        # beside the indexes and the derive step, the checksums of the tables final once loaded, the incidents'
-        # full-text index (into the scratch file where the validation thread indexed the other tables,
-        # civcas.search) and the cross-row checks (the derive step's work is thrown away if they find a problem);
-        # then, beside the small summary tables, the remaining indexes and the facet counts, the rest of the
-        # checksums and the summary tables that read every figure (each into a scratch file, civcas.summaries).
+        # From here other threads read the file on connections of their own while this one writes (WAL lets them),
+        # at a lower priority (lower_priority): this thread's steps are the critical path. They take the checksums
+        # of tables as soon as their rows are final, and this connection may write those tables no more
+        # (writes_refused): the tables final once loaded, then figures and statements once the derive step has
+        # committed. Beside the indexes: the incidents' full-text index (into the scratch file where the
+        # validation thread indexed the other tables, civcas.search); once the indexes they read exist, the
+        # cross-row checks, beside the derive step (its work is thrown away if they find a problem); then the
+        # summary tables that read every figure (each into a scratch file of its own, civcas.summaries).
         # Every write transaction of this connection is BEGIN IMMEDIATE: a reader opening the file in WAL mode may
         # hold the write lock for a moment (to rebuild the WAL index), and a deferred transaction that has already
         # read cannot wait for it (SQLite answers "database is locked" at once), while one that asks for the lock
         # first waits (the connection's 5 s busy timeout).
         conn.execute("PRAGMA journal_mode = WAL")
-        with ThreadPoolExecutor(max_workers=5, thread_name_prefix="civcas-beside") as beside:
+        final = {t.name for t in FINAL_AFTER_LOAD}
+        with (ThreadPoolExecutor(max_workers=5, thread_name_prefix="civcas-beside", initializer=lower_priority,
+                                 initargs=(BESIDE_NICENESS,)) as beside,
+              writes_refused(conn, final)):
             if not problems:
                 loaded_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_LOAD)
                 searched = beside.submit(build_search_file, tmp, search_file, SEARCHED_AFTER_LOAD)
-            # The cross-row checks and the derived columns read the tables through their indexes.
+                raw_sha256 = beside.submit(raw_digest, raw_dir)
+            # The cross-row checks and the derive step read the tables through these.
             conn.execute("BEGIN IMMEDIATE")
-            create_indexes(db, before_derive=True)
+            create_indexes(db, read_by_checks=True)
             conn.execute("COMMIT")
             checking = beside.submit(check_file, tmp, loaded)
             if not problems:
@@ -272,28 +294,34 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
                     conn.execute("COMMIT")
                 except sqlite3.Error as e:  # e.g. a constraint broken by a dangling reference the checks report
                     derive_failed.append(e)
+                    conn.execute("ROLLBACK")
+                final.update(t.name for t in FINAL_AFTER_DERIVE)
+                derived_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_DERIVE)
+                summarised = {name: beside.submit(build_summary_file, tmp, summary_files[name], name)
+                              for name in FILLED_BESIDE}
+                # While the checks finish: the search index built beside, moved in (undone with the rest if the
+                # checks find a problem: the file is thrown away).
+                move_search_tables(conn, searched.result())
             problems += checking.result()
             if problems:
                 return in_file_order(problems, shown_dir), {}
             del loaded  # the line numbers were for messages: ~24 MB at 1M incidents
             if derive_failed:
                 raise derive_failed[0]  # the data passed every check: a bug in the build, not in the data
-            derived_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_DERIVE)
-            summarised = {name: beside.submit(build_summary_file, tmp, summary_files[name], name)
-                          for name in FILLED_BESIDE}
             conn.execute("BEGIN IMMEDIATE")
             derive_summaries(conn)
             create_indexes(db)
             derive_page_data(conn)  # its counts read the indexes just made
             conn.execute("COMMIT")
-            move_summaries(conn, {name: filling.result() for name, filling in summarised.items()})
-            checksums = data_checksums(conn, SUMMARIES + (FACET_COUNTS,))
-            move_search_tables(conn, searched.result())
+            filled = {name: filling.result() for name, filling in summarised.items()}
+            move_summaries(conn, {name: path for name, (path, _) in filled.items()})
+            checksums = {name: checksum for name, (_, checksum) in filled.items()}
+            checksums |= data_checksums(conn, tuple(t for t in FINAL_AT_END if t.name not in filled), checked_types=True)
             checksums |= loaded_sums.result() | derived_sums.result()
             if set(checksums) != {t.name for t in CHECKED}:
                 raise RuntimeError(f"tables without a checksum: {sorted({t.name for t in CHECKED} - set(checksums))}")
             conn.execute("BEGIN IMMEDIATE")
-            counts = write_build_info(db, raw_dir, checksums)
+            counts = write_build_info(db, raw_dir, checksums, raw_sha256.result())
             conn.execute("COMMIT")
         # No PRAGMA foreign_key_check here: check_references has proved every reference row by row
         # (tests/invariants.py re-checks it from the outside).

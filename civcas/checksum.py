@@ -2,11 +2,16 @@
 
     python -m civcas.checksum civcas.db     # recompute and compare with build_info; exit 1 on mismatch
 
-`table_sha256` hashes a table's rows in primary-key order, each value tagged with its SQLite type, so two
-databases with the same contents give the same checksum whatever their page layout. `build_info` records the
+`table_sha256` hashes a table's rows in primary-key order, each row as SQLite's `json_array()` of its values
+(which tells NULL, integers and text apart) and Python's repr of its REAL values, so two databases with the
+same contents give the same checksum whatever their page layout. `build_info` records the
 checksum of every table (`table_sha256`, JSON), one over all of them (`data_sha256`) and one over the raw CSV
 files (`raw_sha256`). A downloader recomputes the first two from the file itself; rebuilding from the raw files
 at `source_commit` must give the same `data_sha256`.
+
+The row format changed on 2026-12-01, during release 2026.12.01 (CHANGELOG.md): every value used to be tagged in
+SQL one by one, which took twice as long at 1M incidents (docs/performance.md). The same data built by earlier
+code has other checksums, and so another `data_version`.
 """
 from __future__ import annotations
 
@@ -33,53 +38,54 @@ def _tag(value) -> bytes:
     return b"\x00T" + value.encode("utf-8")
 
 
-def _tagged_sql(column: str) -> str:
-    """SQL giving a value's bytes as _tag gives them, for every type but REAL (Python's repr of a float has no SQL
-    equivalent): NULL then, and the row is hashed value by value instead."""
-    c = '"' + column.replace('"', '""') + '"'
-    return (f"CASE typeof({c}) WHEN 'null' THEN X'004E' WHEN 'integer' THEN X'0049' || {c} "
-            f"WHEN 'text' THEN X'0054' || {c} WHEN 'blob' THEN X'0042' || {c} END")
+def _json_sql(columns: list[str]) -> str:
+    return "CAST(json_array(" + ", ".join('"' + c.replace('"', '""') + '"' for c in columns) + ") AS BLOB)"
 
 
-def table_sha256(conn: sqlite3.Connection, table: str, pk: str) -> str:
-    """SHA-256 over the names of the table's columns, then each row in primary-key order: each value tagged with
-    its type (_tag), then a 0x01 byte.
+def table_sha256(conn: sqlite3.Connection, table: str, pk: str, checked_types: bool = False) -> str:
+    """SHA-256 over the names of the table's columns (JSON), then each row in primary-key order: SQLite's
+    json_array() of the values of the columns not declared REAL, then each value of a column declared REAL tagged
+    with its type (_tag), then a 0x01 byte.
 
-    SQLite concatenates the tagged values of the columns not declared REAL into one blob per run of such
-    columns, so Python touches a few objects per row instead of one per value (a third less time at 1M rows)."""
+    json_array() writes NULL, integers and text exactly (the same bytes in SQLite 3.40.1 and 3.51.1 for control
+    characters, quotes, backslashes and non-ASCII text: docs/performance.md), but a REAL only to 15 digits and a
+    BLOB not at all (3.40 raises an error, 3.51 writes null): a row holding a BLOB, or a REAL in a column not declared REAL, is hashed as a 0x02 byte and then
+    every value tagged (_tag) instead. Finding those rows takes a scan of its own; `checked_types=True` skips it
+    when the caller knows there are none (the build: it writes only TEXT, INTEGER or NULL into those columns,
+    and tests/test_release.py verifies every built table the long way)."""
     info = conn.execute(f'PRAGMA table_info("{table}")').fetchall()
     names = [r[1] for r in info]
-    # Runs of columns hashed by SQLite ("sql", [names]) and the REAL columns between them ("value", name).
-    parts: list[tuple[str, list[str]]] = []
-    for name, declared in ((r[1], r[2].upper()) for r in info):
-        if declared == "REAL":
-            parts.append(("value", [name]))
-        elif parts and parts[-1][0] == "sql":
-            parts[-1][1].append(name)
-        else:
-            parts.append(("sql", [name]))
-    selected = [f"CAST({' || '.join(map(_tagged_sql, cols))} AS BLOB)" if kind == "sql" else f'"{cols[0]}"'
-                for kind, cols in parts]
+    reals = [r[1] for r in info if r[2].upper() == "REAL"]
+    others = [n for n in names if n not in reals]
+
+    def q(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    row_json = _json_sql(others) if others else "X''"
+    if not checked_types and others:
+        odd = " OR ".join(f"typeof({q(n)}) IN ('blob', 'real')" for n in others)
+        if conn.execute(f'SELECT 1 FROM "{table}" WHERE {odd} LIMIT 1').fetchone():
+            row_json = f"CASE WHEN {odd} THEN NULL ELSE {row_json} END"
     digest = hashlib.sha256()
     digest.update(json.dumps(names).encode())
     update = digest.update
-    every = ", ".join(f'"{n}"' for n in names)
-    for row in conn.execute(f'SELECT {", ".join(selected)}, rowid FROM "{table}" ORDER BY "{pk}"'):
-        for (kind, _), value in zip(parts, row):
-            if kind == "value":
+    every = ", ".join(map(q, names))
+    for encoded, *values, rowid in conn.execute(
+            f'SELECT {row_json}, {"".join(q(r) + ", " for r in reals)}rowid FROM "{table}" ORDER BY {q(pk)}'):
+        if encoded is None:  # a BLOB, or a REAL in a column not declared REAL
+            update(b"\x02")
+            for value in conn.execute(f'SELECT {every} FROM "{table}" WHERE rowid = ?', (rowid,)).fetchone():
                 update(_tag(value))
-            elif value is not None:
-                update(value)
-            else:  # a REAL value in a column not declared REAL: hash the row value by value
-                for each in conn.execute(f'SELECT {every} FROM "{table}" WHERE rowid = ?', (row[-1],)).fetchone():
-                    update(_tag(each))
-                break
+        else:
+            update(encoded)
+            for value in values:
+                update(_tag(value))
         update(b"\x01")
     return digest.hexdigest()
 
 
-def data_checksums(conn: sqlite3.Connection, tables=CHECKED) -> dict[str, str]:
-    return {t.name: table_sha256(conn, t.name, t.pk) for t in tables}
+def data_checksums(conn: sqlite3.Connection, tables=CHECKED, checked_types: bool = False) -> dict[str, str]:
+    return {t.name: table_sha256(conn, t.name, t.pk, checked_types) for t in tables}
 
 
 def combined(checksums: dict[str, str]) -> str:

@@ -12,8 +12,6 @@ claims (figures not superseded by a later figure of the same claimant):
 from __future__ import annotations
 
 import sqlite3
-from contextlib import contextmanager
-from typing import Iterator
 
 from .load import LoadedTable, attached, rows_to_copy
 from .schema import INCIDENTS, OPEN_ENDED
@@ -164,30 +162,7 @@ def derive_corrections(conn: sqlite3.Connection) -> None:
             WHERE d.id = {table}.{column}""")
 
 
-# The tables derive_all writes. Every other table is final once loaded (the build takes its checksum meanwhile),
-# so derive_all is refused any write to another table of the database (writes_only).
-DERIVE_WRITES = ("figures", "statements")
-_WRITES = (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE)
-
-
-@contextmanager
-def writes_only(conn: sqlite3.Connection, tables: tuple[str, ...]) -> Iterator[None]:
-    """Within, `conn` may write no table of the database but `tables` (temporary tables are free): SQLite's
-    authorizer refuses the statement, so a step that would change a table whose checksum is already taken fails."""
-    def authorize(action: int, table: str | None, _column, database: str | None, _trigger) -> int:
-        if action in _WRITES and database == "main" and table not in tables:
-            return sqlite3.SQLITE_DENY
-        return sqlite3.SQLITE_OK
-
-    conn.set_authorizer(authorize)
-    try:
-        yield
-    finally:
-        conn.set_authorizer(None)
-
-
 def derive_all(conn: sqlite3.Connection) -> None:
     """The derived columns of the other tables (the incidents' are written as they are copied, copy_incidents)."""
-    with writes_only(conn, DERIVE_WRITES):
-        derive_figure_provisional(conn)
-        derive_corrections(conn)
+    derive_figure_provisional(conn)
+    derive_corrections(conn)

@@ -84,6 +84,25 @@ def attached(conn: sqlite3.Connection, path: Path, name: str) -> Iterator[None]:
         conn.execute(f"DETACH DATABASE {name}")
 
 
+_WRITES = (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE)
+
+
+@contextmanager
+def writes_refused(conn: sqlite3.Connection, tables: set[str]) -> Iterator[None]:
+    """Within, `conn` may not write the rows of `tables` in the database (SQLite's authorizer refuses the
+    statement): the build takes their checksums beside while this connection goes on with other tables."""
+    def authorize(action: int, table: str | None, _column, database: str | None, _trigger) -> int:
+        if action in _WRITES and database == "main" and table in tables:
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    conn.set_authorizer(authorize)
+    try:
+        yield
+    finally:
+        conn.set_authorizer(None)
+
+
 def register_functions(conn: sqlite3.Connection) -> None:
     """The Python formatting the row rules' messages use (called only for rows that break a rule)."""
     conn.create_function("civcas_str", 1, str, deterministic=True)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from .checksum import table_sha256
 from .load import attached, scratch_file
-from .schema import SUMMARIES
+from .schema import BY_NAME, SUMMARIES
 
 # Incidents grouped by what "where claims disagree" compares: the same incident (or, for aggregate figures, the
 # same area, kind, perpetrator, period and date) and metric, among current figures, when more than one distinct
@@ -181,12 +182,13 @@ def derive_summaries(conn: sqlite3.Connection) -> None:
         conn.execute(sql)
 
 
-def build_summary_file(db_path: Path, path: Path, name: str) -> Path:
+def build_summary_file(db_path: Path, path: Path, name: str) -> tuple[Path, str]:
     """Fill the summary table `name` (one of FILLED_BESIDE), declared as in `db_path`, in the scratch file `path`
-    from the rows of `db_path` (read only); one thread per table. Its SQL names the tables it reads unqualified:
-    the database is attached, and SQLite looks a name up in the scratch file first, where only the summary table
-    is. (The page cache stays the default 2 MB: these sorts take as long with 32 MB, 15.2 s and 16.1 s at 1M,
-    and memory is scarcer than time while other connections work.)"""
+    from the rows of `db_path` (read only); one thread per table. Returns the file and the table's checksum
+    (civcas.checksum: its rows, whatever file holds them, so the build need not hash it again once moved in).
+    Its SQL names the tables it reads unqualified: the database is attached, and SQLite looks a name up in the
+    scratch file first, where only the summary table is. (The page cache stays the default 2 MB: these sorts take
+    as long with 32 MB, 15.2 s and 16.1 s at 1M, and memory is scarcer than time while other connections work.)"""
     _check_declared()
     path.unlink(missing_ok=True)
     with scratch_file(path, db_path) as conn:
@@ -194,7 +196,8 @@ def build_summary_file(db_path: Path, path: Path, name: str) -> Path:
                                    (name,)).fetchone()
         conn.execute(declared)
         conn.execute(FILL[name])
-    return path
+        checksum = table_sha256(conn, name, BY_NAME[name].pk, checked_types=True)
+    return path, checksum
 
 
 def move_summaries(conn: sqlite3.Connection, filled: dict[str, Path]) -> None:

@@ -230,15 +230,16 @@ def test_raw_files_have_exactly_the_declared_columns():
         assert header.split(",") == [c.name for c in BY_NAME[table.name].raw_columns], table.name
 
 
-def test_the_derive_step_may_write_only_the_tables_it_declares():
-    # The build takes the checksums of every other table while the derive step runs (civcas.build).
-    from civcas import derive
+def test_no_table_is_written_once_its_checksum_is_being_taken():
+    # Once the derive step has committed, the build takes the checksums of every data table beside the later steps
+    # (civcas.build); the build's connection is refused any write to them from then on.
+    from civcas.load import writes_refused
 
     conn = sqlite3.connect(":memory:", isolation_level=None)
     conn.execute("CREATE TABLE incidents (x)")
-    conn.execute("CREATE TABLE figures (x)")
-    with derive.writes_only(conn, derive.DERIVE_WRITES):
-        conn.execute("INSERT INTO figures VALUES (1)")
+    conn.execute("CREATE TABLE disagreement_groups (x)")
+    with writes_refused(conn, {"incidents"}):
+        conn.execute("INSERT INTO disagreement_groups VALUES (1)")
         conn.execute("CREATE TEMP TABLE scratch AS SELECT 1 AS x")
         for sql in ("INSERT INTO incidents VALUES (1)", "UPDATE incidents SET x = 2", "DELETE FROM incidents"):
             try:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from civcas.checksum import verify
+from civcas.checksum import table_sha256, verify
 from conftest import RAW, ROOT, serving
 
 BUILD = [sys.executable, str(ROOT / "build.py")]
@@ -72,6 +72,44 @@ def test_a_downloader_can_verify_a_database(tmp_path, built_db):
     assert problems and problems[0].startswith("figures:")
     result = subprocess.run([sys.executable, "-m", "civcas.checksum", str(db)], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 1 and "does NOT match" in result.stderr
+
+
+def _checksum_of(rows: list[tuple], checked_types: bool = False) -> str:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER, x REAL, s TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?, ?, ?, ?)", rows)
+    return table_sha256(conn, "t", "id", checked_types)
+
+
+EDGE_ROWS = [("a", 1, 0.1, "tab\tnl\n\"q\" \\ é 中文 🙂 \x01\x7f\u2028"), ("b", None, None, None), ("c", -2**63, 1e300, ""),
+             ("d", 2**63 - 1, -0.0, "null"), ("e", 0, 36.123456789012345, "[1]")]
+
+
+def test_checksums_tell_every_value_and_type_apart():
+    base = _checksum_of(EDGE_ROWS)
+    # The build's fast path (no scan for odd values) gives the same checksum as a downloader's.
+    assert _checksum_of(EDGE_ROWS, checked_types=True) == base
+    # Primary-key order, not insertion order.
+    assert _checksum_of(list(reversed(EDGE_ROWS))) == base
+    changed = [
+        ("b", None, None, ""),             # NULL text -> empty text
+        ("b", None, None, "None"),
+        ("b", "one", None, None),          # text where an integer was NULL
+        ("b", None, 0.0, None),            # 0.0 where a REAL was NULL
+        ("b", None, b"", None),            # an empty BLOB in a REAL column
+        ("b", None, None, b"null"),        # a BLOB in a TEXT column (json_array cannot hold it)
+        ("b", 0.5, None, None),            # a REAL in an INTEGER column
+    ]
+    seen = {base}
+    for row in changed:
+        digest = _checksum_of([r if r[0] != "b" else row for r in EDGE_ROWS])
+        assert digest not in seen, row
+        seen.add(digest)
+    # A REAL in a column not declared REAL is hashed exactly (json_array would keep 15 digits).
+    near = [_checksum_of([("a", v, None, None)]) for v in (0.1, 0.10000000000000002)]
+    assert near[0] != near[1]
+    # A REAL column keeps every digit too.
+    assert _checksum_of([("a", None, 0.1, None)]) != _checksum_of([("a", None, 0.10000000000000002, None)])
 
 
 def test_build_info_names_its_inputs(built_db):

@@ -98,18 +98,12 @@ def in_file_order(problems: list[Problem], shown_dir: str) -> list[Problem]:
     return sorted(problems, key=lambda p: (order.get(p.path, 99), p.line, p.column))
 
 
-def table_indexes(table: Table) -> list[tuple[str, ...]]:
-    """The declared indexes, then one for each foreign-key column that no declared index starts with."""
-    declared = list(table.indexes)
-    return declared + [(column,) for column, _, _ in table.foreign_keys if not any(ix[0] == column for ix in declared)]
-
-
 def create_indexes(db: sqlite_utils.Database, read_by_checks: bool = False) -> None:
     """Every declared index not yet made. read_by_checks: only those on raw columns, which the cross-row checks
     read, so that the checks can start beside the rest."""
     for table in ALL_TABLES:
         derived_names = {c.name for c in table.derived_columns}
-        for columns in table_indexes(table):
+        for columns in table.all_indexes:
             if read_by_checks and derived_names.intersection(columns):
                 continue
             db[table.name].create_index(columns, if_not_exists=True)
@@ -313,6 +307,9 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
             create_indexes(db)
             derive_page_data(conn)  # its counts read the indexes just made
             conn.execute("COMMIT")
+            # The query planner's statistics while the large summary tables are still being filled beside; theirs,
+            # and build_info's, once they are in.
+            conn.execute("ANALYZE")
             filled = {name: filling.result() for name, filling in summarised.items()}
             move_summaries(conn, {name: path for name, (path, _) in filled.items()})
             checksums = {name: checksum for name, (_, checksum) in filled.items()}
@@ -325,7 +322,8 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
             conn.execute("COMMIT")
         # No PRAGMA foreign_key_check here: check_references has proved every reference row by row
         # (tests/invariants.py re-checks it from the outside).
-        conn.execute("ANALYZE")
+        for name in (*FILLED_BESIDE, BUILD_INFO.name):
+            conn.execute(f'ANALYZE main."{name}"')
         conn.execute("PRAGMA journal_mode = DELETE")  # checkpoints the WAL into the file: one file to publish
         conn.close()
         conn = None

@@ -80,6 +80,12 @@ class Table:
     def foreign_keys(self) -> list[tuple[str, str, str]]:
         return [(c.name, *c.references.split(".")) for c in self.columns if c.references]
 
+    @property
+    def all_indexes(self) -> list[tuple[str, ...]]:
+        """The declared indexes, then one for each foreign-key column that no declared index starts with."""
+        declared = list(self.indexes)
+        return declared + [(c,) for c, _, _ in self.foreign_keys if not any(ix[0] == c for ix in declared)]
+
 
 # --- Controlled vocabularies -------------------------------------------------
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from .checksum import table_sha256
 from .load import attached, scratch_file
 from .schema import BY_NAME, SUMMARIES
+from .validate import quoted
 
 # Incidents grouped by what "where claims disagree" compares: the same incident (or, for aggregate figures, the
 # same area, kind, perpetrator, period and date) and metric, among current figures, when more than one distinct
@@ -196,6 +197,10 @@ def build_summary_file(db_path: Path, path: Path, name: str) -> tuple[Path, str]
                                    (name,)).fetchone()
         conn.execute(declared)
         conn.execute(FILL[name])
+        # Its indexes too, as the build declares them: the copy into the database (still empty) is then SQLite's
+        # transfer of whole records, tables and indexes alike, rather than an index update per row.
+        for i, columns in enumerate(BY_NAME[name].all_indexes):
+            conn.execute(f'CREATE INDEX main."{name}_{i}" ON "{name}" ({", ".join(map(quoted, columns))})')
         checksum = table_sha256(conn, name, BY_NAME[name].pk, checked_types=True)
     return path, checksum
 

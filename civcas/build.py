@@ -28,7 +28,7 @@ from .derive import copy_incidents, derive_all
 from .pagedata import derive_page_data
 from .search import SEARCHED_AFTER_LOAD, SEARCHED_FROM_STAGING, build_search_file, index_staged, move_search_tables
 from .summaries import FILLED_BESIDE, build_summary_file, derive_summaries, move_summaries
-from .load import LoadedTable, copy_typed, load_tables, read_only, register_functions, writes_refused
+from .load import LoadedTable, copy_typed, load_tables, new_file, read_only, register_functions, writes_refused
 from .schema import ALL_TABLES, CODES, DATA_DICTIONARY, FACET_COUNTS, INCIDENTS, SCHEMA_VERSION, SUMMARIES, TABLES, BUILD_INFO, Table
 from .validate import Problem
 from .views import VIEWS
@@ -225,7 +225,7 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
     search_file.unlink(missing_ok=True)
     conn = None
     try:
-        conn = sqlite3.connect(tmp, isolation_level=None)
+        conn = new_file(tmp)
         # The temporary file is thrown away on any failure, so durability buys little here, and one transaction
         # per step is enough. The journal is on disk, not in memory: a journal in memory holds every page the
         # derive updates touch (864 MB peak at 1M incidents, 258 MB on disk; docs/performance.md).

@@ -38,8 +38,8 @@ def _tag(value) -> bytes:
     return b"\x00T" + value.encode("utf-8")
 
 
-def _json_sql(columns: list[str]) -> str:
-    return "CAST(json_array(" + ", ".join('"' + c.replace('"', '""') + '"' for c in columns) + ") AS BLOB)"
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def table_sha256(conn: sqlite3.Connection, table: str, pk: str, checked_types: bool = False) -> str:
@@ -49,29 +49,25 @@ def table_sha256(conn: sqlite3.Connection, table: str, pk: str, checked_types: b
 
     json_array() writes NULL, integers and text exactly (the same bytes in SQLite 3.40.1 and 3.51.1 for control
     characters, quotes, backslashes and non-ASCII text: docs/performance.md), but a REAL only to 15 digits and a
-    BLOB not at all (3.40 raises an error, 3.51 writes null): a row holding a BLOB, or a REAL in a column not declared REAL, is hashed as a 0x02 byte and then
-    every value tagged (_tag) instead. Finding those rows takes a scan of its own; `checked_types=True` skips it
-    when the caller knows there are none (the build: it writes only TEXT, INTEGER or NULL into those columns,
-    and tests/test_release.py verifies every built table the long way)."""
+    BLOB not at all (3.40 raises an error, 3.51 writes null): a row holding a BLOB, or a REAL in a column not
+    declared REAL, is hashed as a 0x02 byte and then every value tagged (_tag) instead. Finding those rows takes a
+    scan of its own; `checked_types=True` skips it when the caller knows there are none (the build: it writes only
+    TEXT, INTEGER or NULL into those columns, and tests/test_release.py verifies a built file the long way)."""
     info = conn.execute(f'PRAGMA table_info("{table}")').fetchall()
     names = [r[1] for r in info]
     reals = [r[1] for r in info if r[2].upper() == "REAL"]
     others = [n for n in names if n not in reals]
-
-    def q(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
-
-    row_json = _json_sql(others) if others else "X''"
+    row_json = f"CAST(json_array({', '.join(map(_q, others))}) AS BLOB)" if others else "X''"
     if not checked_types and others:
-        odd = " OR ".join(f"typeof({q(n)}) IN ('blob', 'real')" for n in others)
+        odd = " OR ".join(f"typeof({_q(n)}) IN ('blob', 'real')" for n in others)
         if conn.execute(f'SELECT 1 FROM "{table}" WHERE {odd} LIMIT 1').fetchone():
             row_json = f"CASE WHEN {odd} THEN NULL ELSE {row_json} END"
     digest = hashlib.sha256()
     digest.update(json.dumps(names).encode())
     update = digest.update
-    every = ", ".join(map(q, names))
+    every = ", ".join(map(_q, names))
     for encoded, *values, rowid in conn.execute(
-            f'SELECT {row_json}, {"".join(q(r) + ", " for r in reals)}rowid FROM "{table}" ORDER BY {q(pk)}'):
+            f'SELECT {row_json}, {"".join(_q(r) + ", " for r in reals)}rowid FROM "{table}" ORDER BY {_q(pk)}'):
         if encoded is None:  # a BLOB, or a REAL in a column not declared REAL
             update(b"\x02")
             for value in conn.execute(f'SELECT {every} FROM "{table}" WHERE rowid = ?', (rowid,)).fetchone():

@@ -70,7 +70,11 @@ FINAL_AFTER_DERIVE = tuple(t for t in CHECKED if t not in FINAL_AT_END and t not
 
 
 def lower_priority(niceness: int) -> None:
-    """Lower the scheduling priority of the calling thread by `niceness` (Linux schedules threads one by one)."""
+    """Lower the scheduling priority of the calling thread by `niceness`. Only on Linux, which schedules threads
+    one by one and takes a thread's id where setpriority() takes a process id (elsewhere that id could name
+    another process)."""
+    if not sys.platform.startswith("linux"):
+        return
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + niceness)
     except (AttributeError, OSError):

@@ -276,3 +276,20 @@ assert lib.sqlite3_memory_used() == 0, lib.sqlite3_memory_used()
     result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "stop_sqlite_memory_statistics()" in (ROOT / "build.py").read_text()
+
+
+def test_threads_beside_the_build_run_at_a_lower_priority_than_it():
+    # The main thread's steps are the build's critical path (civcas.build.lower_priority; docs/performance.md).
+    import os
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from civcas.build import BESIDE_NICENESS, lower_priority
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = niceness()
+    with ThreadPoolExecutor(1, initializer=lower_priority, initargs=(BESIDE_NICENESS,)) as beside:
+        assert beside.submit(niceness).result() == min(before + BESIDE_NICENESS, 19)
+    assert niceness() == before

@@ -24,7 +24,7 @@ import sqlite_utils
 from .checks import check_all
 from .checksum import CHECKED, combined, data_checksums
 from .release import current_release
-from .derive import copy_incidents, derive_all
+from .derive import DERIVE_WRITES, copy_incidents, derive_all
 from .pagedata import derive_page_data
 from .search import SEARCHED_AFTER_LOAD, SEARCHED_FROM_STAGING, build_search_file, index_staged, move_search_tables
 from .summaries import FILLED_BESIDE, build_summary_file, derive_summaries, move_summaries
@@ -60,10 +60,11 @@ def stop_sqlite_memory_statistics() -> bool:
                 and lib.sqlite3_initialize() == 0)
     except (ImportError, OSError, AttributeError):
         return False
+
+
 # When each table's rows are final, so that its checksum can be taken beside the next steps: once loaded (all but
 # those the derive step writes), once the derive step has committed, and at the end (the summary tables and the
 # facet counts; the data dictionary is written with the derive step).
-DERIVE_WRITES = ("figures", "statements")
 FINAL_AT_END = SUMMARIES + (FACET_COUNTS,)
 FINAL_AFTER_LOAD = tuple(t for t in TABLES if t.name not in DERIVE_WRITES)
 FINAL_AFTER_DERIVE = tuple(t for t in CHECKED if t not in FINAL_AT_END and t not in FINAL_AFTER_LOAD)

@@ -162,6 +162,11 @@ def derive_corrections(conn: sqlite3.Connection) -> None:
             WHERE d.id = {table}.{column}""")
 
 
+# The tables derive_all writes: every other table's rows are final once loaded (civcas.build takes their
+# checksums meanwhile and refuses this connection any write to them).
+DERIVE_WRITES = ("figures", "statements")
+
+
 def derive_all(conn: sqlite3.Connection) -> None:
     """The derived columns of the other tables (the incidents' are written as they are copied, copy_incidents)."""
     derive_figure_provisional(conn)

@@ -94,7 +94,7 @@ def instrument() -> None:
     load.copy_typed = _timed(lambda conn, lt, *a, **k: f"copy_typed {lt.table.name}", load.copy_typed)
     load.validate_staged = _timed(lambda lt, *a, **k: f"  (validation thread) validate {lt.table.name}", load.validate_staged)
     build.build_search_file = _timed(lambda *a, **k: "  (second thread) build_search_file", build.build_search_file)
-    build.index_staged = _timed(lambda staged, table, *a, **k: f"  (validation thread) index_staged {table.name}",
+    build.index_staged = _timed(lambda staged, table, *a, **k: f"  (after-validation thread) index_staged {table.name}",
                                 build.index_staged)
     build.build_summary_file = _timed(lambda db, path, name: f"  (second thread) build_summary_file {name}",
                                       build.build_summary_file)

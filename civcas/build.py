@@ -263,7 +263,7 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         # of tables as soon as their rows are final, and this connection may write those tables no more
         # (writes_refused): the tables final once loaded, then figures and statements once the derive step has
         # committed. Beside the indexes: the incidents' full-text index (into the scratch file where the
-        # validation thread indexed the other tables, civcas.search); once the indexes they read exist, the
+        # loading indexed the other tables, civcas.search); once the indexes they read exist, the
         # cross-row checks, beside the derive step (its work is thrown away if they find a problem); then the
         # summary tables that read every figure (each into a scratch file of its own, civcas.summaries).
         # Every write transaction of this connection is BEGIN IMMEDIATE: a reader opening the file in WAL mode may

@@ -9,7 +9,8 @@ Python's lock, so the checks of one file overlap the reading of the next on a se
 are taken out of the typed table again before the cross-row checks (civcas.checks), which name lines the same
 way. A repeated id is reported with the line that first used it. A table whose copy reads the others (the
 incidents, with their derived columns) is copied last by a function the build gives (`copiers`), and the build
-may have the validation thread do more with each valid staged table (`after_validation`: its search index).
+may have more done with each valid staged table (`after_validation`: its search index), by a third thread, which
+uses what the other two leave of the machine's cores (the main thread waits for the validation at the end).
 """
 from __future__ import annotations
 
@@ -129,18 +130,21 @@ def load_tables(conn: sqlite3.Connection, tables: tuple[Table, ...], raw_dir: Pa
 
     copiers: for a table whose copy reads the other tables (the incidents, with the columns derived from their
     figures), the function that copies it in place of copy_typed; it runs once every other table is copied.
-    after_validation: more work on a staged table, in the validation thread once the table is validated (the
-    build fills the table's full-text index from it there)."""
+    after_validation: more work on a staged table once it is validated and valid, one table at a time in a
+    thread of its own, finished before this returns (the build fills the table's full-text index from it)."""
     copiers = copiers or {}
     loaded: dict[str, LoadedTable] = {}
     checking: list[tuple[LoadedTable, Future, int | None]] = []
+    following: list[Future] = []  # the after_validation work, appended to by the validation thread
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="civcas-validate") as validator:
+        with (ThreadPoolExecutor(max_workers=1, thread_name_prefix="civcas-validate") as validator,
+              ThreadPoolExecutor(max_workers=1, thread_name_prefix="civcas-after-validation") as follower):
+            then = None if after_validation is None else lambda lt: following.append(follower.submit(after_validation, lt))
             for table in tables:
                 lt = loaded[table.name] = LoadedTable(table, f"{shown_dir}/{table.name}.csv")
                 if stage(table, raw_dir / f"{table.name}.csv", Path(f"{staging}-{table.name}.building"), lt, problems):
                     later = table.name in copiers
-                    checking.append((lt, validator.submit(validate_staged, lt, after_validation),
+                    checking.append((lt, validator.submit(validate_staged, lt, then),
                                      None if later else copy_typed(conn, lt, rejected=set())))
             # The copies left for later first: the validation of the last files goes on meanwhile.
             for lt, future, copied in sorted(checking, key=lambda c: c[2] is not None):
@@ -153,6 +157,8 @@ def load_tables(conn: sqlite3.Connection, tables: tuple[Table, ...], raw_dir: Pa
                     copied = copy_typed(conn, lt, bad)
                 if copied != len(lt.lines) - len(bad):
                     report_duplicates(conn, lt, bad, problems)
+            for future in following:  # every validation has ended: no more are appended
+                future.result()
     finally:
         for lt in loaded.values():
             if lt.staged is not None:
@@ -198,7 +204,7 @@ def stage(table: Table, path: Path, staged: Path, loaded: LoadedTable, problems:
 def validate_staged(loaded: LoadedTable, then: Callable[[LoadedTable], None] | None = None
                     ) -> tuple[list[Problem], set[int]]:
     """Every problem of the staged rows (cells, then rules across a row's cells) and the rowids that have one;
-    then `then(loaded)` if there is none.
+    then `then(loaded)` (which hands it on to another thread) if there is none.
 
     Runs in the validation thread, on its own read-only connection."""
     with read_only(loaded.staged) as conn:

@@ -3,7 +3,7 @@
 Each table with `Table.fts` gets an FTS5 table `<table>_fts` over those columns (tokenizer porter), with the
 table itself as its external content: Datasette's search box and `?_search=` use it. Filling an FTS5 index is
 one of the longest steps of a large build (~30 s at 1M incidents, docs/performance.md), so other threads build
-the same index as contentless FTS5 tables in a scratch file: the validation thread from each valid table's
+the same index as contentless FTS5 tables in a scratch file: a thread of the loading from each valid table's
 staging file (index_staged), another from the database once it is loaded (build_search_file). The main thread
 then copies the index's shadow tables (`_data`, `_idx`, `_docsize`, `_config`) into the real FTS5 tables
 (move_search_tables): a contentless table and an external-content table store their index in the same records,
@@ -52,7 +52,7 @@ def _fill_contentless(conn: sqlite3.Connection, table: Table, values: str, sourc
 
 def index_staged(staged: Path, table: Table, path: Path) -> None:
     """Add a contentless copy of `table`'s search table to the scratch file `path`, from its staging file
-    (civcas.load, in the validation thread: one table at a time)."""
+    (civcas.load's after_validation: one table at a time)."""
     with scratch_file(path, staged) as conn:
         _fill_contentless(conn, table, ", ".join(typed_sql(table.column(name)) for name in table.fts), "src.raw")
 

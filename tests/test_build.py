@@ -293,3 +293,42 @@ def test_threads_beside_the_build_run_at_a_lower_priority_than_it():
     with ThreadPoolExecutor(1, initializer=lower_priority, initargs=(BESIDE_NICENESS,)) as beside:
         assert beside.submit(niceness).result() == min(before + BESIDE_NICENESS, 19)
     assert niceness() == before
+
+
+def test_loading_hands_each_valid_table_on_once_and_waits_for_that_work(tmp_path):
+    # civcas.load.load_tables: `after_validation` runs in a thread of its own, once per valid table, and has ended
+    # (errors included) by the time load_tables returns, so the staging files it reads still exist while it runs.
+    import shutil
+    import threading
+
+    import pytest
+
+    from civcas.load import load_tables, new_file
+    from civcas.schema import TABLES as ALL
+
+    raw = tmp_path / "raw"
+    shutil.copytree(ROOT / "raw", raw)
+    conn = new_file(tmp_path / "t.db")
+    for table in ALL:
+        conn.execute(f'CREATE TABLE "{table.name}" ({", ".join(f"[{c.name}]" for c in table.raw_columns)}, '
+                     f"UNIQUE ([{table.pk}]))")
+    seen: list[tuple[str, str, bool]] = []
+
+    def after(lt) -> None:
+        seen.append((lt.table.name, threading.current_thread().name, lt.staged.exists()))
+
+    problems: list = []
+    load_tables(conn, ALL, raw, "raw", tmp_path / "stage", problems, after_validation=after)
+    assert problems == []
+    assert sorted(name for name, _, _ in seen) == sorted(t.name for t in ALL)
+    assert all(thread.startswith("civcas-after-validation") and exists for _, thread, exists in seen)
+
+    def fails(lt) -> None:
+        if lt.table.name == "figures":
+            raise RuntimeError("after figures")
+
+    for table in ALL:
+        conn.execute(f'DELETE FROM "{table.name}"')
+    with pytest.raises(RuntimeError, match="after figures"):
+        load_tables(conn, ALL, raw, "raw", tmp_path / "stage", [], after_validation=fails)
+    assert not list(tmp_path.glob("stage-*")), "staging files left behind"

@@ -9,7 +9,7 @@ import sqlite3
 
 from .load import LoadedTable
 from .schema import BREAKDOWNS, BY_NAME, CHANGED_TABLES
-from .validate import Problem, shown
+from .validate import Problem, lit, shown
 
 # Rows compared by the breakdown rule must agree on all of these.
 SAME_CLAIM = ("source_id", "claimant", "incident_id", "scope_area", "scope_perpetrator",
@@ -41,6 +41,17 @@ def check_references(conn: sqlite3.Connection, loaded: dict[str, LoadedTable]) -
 
 
 def check_breakdowns(conn: sqlite3.Connection, figures: LoadedTable) -> list[Problem]:
+    # First whether any claim breaks the rule at all: one grouped pass over the figures in storage order, each
+    # claim's largest lower bound of a part against its smallest upper bound of a total (the same test as the pairs
+    # below: NULLs are left out of both). Only if one does are the pairs themselves looked for, through the
+    # indexes: a lookup per part figure lands on a random page (at 1M incidents 8-11 s against 5 s for the pass).
+    metrics = sorted(set(BREAKDOWNS) | {total for totals in BREAKDOWNS.values() for total in totals})
+    broken = " OR ".join(f"max(value_min) FILTER (WHERE metric = '{part}') > "
+                         f"min(value_max) FILTER (WHERE metric = '{total}')"
+                         for part, totals in BREAKDOWNS.items() for total in totals)
+    if not conn.execute(f"SELECT 1 FROM figures NOT INDEXED WHERE metric IN ({', '.join(map(lit, metrics))}) "
+                        f"GROUP BY {', '.join(SAME_CLAIM)} HAVING {broken} LIMIT 1").fetchone():
+        return []
     # Every (part, total) pair at once. Each part figure is read once in table order (CROSS JOIN keeps it the
     # outer loop) and its totals found through an index: the (incident_id, metric) index for an incident's
     # figures, the source_id index for aggregates (all aggregates share incident_id NULL, so that index would

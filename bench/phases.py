@@ -96,7 +96,7 @@ def instrument() -> None:
     build.build_search_file = _timed(lambda *a, **k: "  (second thread) build_search_file", build.build_search_file)
     build.index_staged = _timed(lambda staged, table, *a, **k: f"  (after-validation thread) index_staged {table.name}",
                                 build.index_staged)
-    build.build_summary_file = _timed(lambda db, path, name: f"  (second thread) build_summary_file {name}",
+    build.build_summary_file = _timed(lambda db, path, name: f"  (summary thread) build_summary_file {name}",
                                       build.build_summary_file)
     build.checksum_file = _timed(lambda *a, **k: "  (second thread) checksum_file", build.checksum_file)
     build.copy_incidents = _timed(lambda *a, **k: "copy_incidents (facts, typed copy)", build.copy_incidents)

@@ -24,7 +24,7 @@ import sqlite_utils
 from .checks import check_all
 from .checksum import CHECKED, combined, data_checksums
 from .release import current_release
-from .derive import DERIVE_WRITES, copy_incidents, derive_all
+from .derive import DERIVE_WRITES, copy_incidents, derive_after_load, derive_all
 from .pagedata import derive_page_data
 from .search import SEARCHED_AFTER_LOAD, SEARCHED_FROM_STAGING, build_search_file, index_staged, move_search_tables
 from .summaries import FILLED_BESIDE, build_summary_file, derive_summaries, move_summaries
@@ -38,6 +38,8 @@ SQLITE_CONFIG_MEMSTATUS = 9  # sqlite3.h
 # How much lower than the main thread's the scheduling priority of the threads beside it is (a Linux nice value):
 # the main thread's steps are the critical path, and the work beside it should use what they leave.
 BESIDE_NICENESS = 10
+# The summary tables that read every figure are needed last: lower still, they take what the rest leaves.
+SUMMARY_NICENESS = 15
 
 
 def stop_sqlite_memory_statistics() -> bool:
@@ -258,14 +260,23 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         register_functions(conn)
         loaded = load_tables(conn, TABLES, raw_dir, shown_dir, scratch.with_name(scratch.name + "-stage"), problems,
                              copiers={INCIDENTS.name: copy_incidents_derived}, after_validation=index_for_search)
+        if not problems:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                derive_after_load(conn)
+                conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                derive_failed.append(e)
+                conn.execute("ROLLBACK")
         # From here other threads read the file on connections of their own while this one writes (WAL lets them),
         # at a lower priority (lower_priority): this thread's steps are the critical path. They take the checksums
         # of tables as soon as their rows are final, and this connection may write those tables no more
-        # (writes_refused): the tables final once loaded, then figures and statements once the derive step has
-        # committed. Beside the indexes: the incidents' full-text index (into the scratch file where the
-        # loading indexed the other tables, civcas.search); once the indexes they read exist, the
-        # cross-row checks, beside the derive step (its work is thrown away if they find a problem); then the
-        # summary tables that read every figure (each into a scratch file of its own, civcas.summaries).
+        # (writes_refused): the tables final once loaded, then figures once the derive step has committed.
+        # Beside the indexes: the incidents' full-text index (into the scratch file where the loading indexed the
+        # other tables, civcas.search); once the indexes they read exist, the cross-row checks, beside the derive
+        # step (its work is thrown away if they find a problem), and, lower still, the summary tables that read
+        # every figure (each into a scratch file of its own, civcas.summaries; they read no column the derive
+        # step writes).
         # Every write transaction of this connection is BEGIN IMMEDIATE: a reader opening the file in WAL mode may
         # hold the write lock for a moment (to rebuild the WAL index), and a deferred transaction that has already
         # read cannot wait for it (SQLite answers "database is locked" at once), while one that asks for the lock
@@ -274,6 +285,8 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
         final = {t.name for t in FINAL_AFTER_LOAD}
         with (ThreadPoolExecutor(max_workers=5, thread_name_prefix="civcas-beside", initializer=lower_priority,
                                  initargs=(BESIDE_NICENESS,)) as beside,
+              ThreadPoolExecutor(max_workers=len(FILLED_BESIDE), thread_name_prefix="civcas-summary",
+                                 initializer=lower_priority, initargs=(SUMMARY_NICENESS,)) as summarising,
               writes_refused(conn, final)):
             if not problems:
                 loaded_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_LOAD)
@@ -285,6 +298,8 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
             conn.execute("COMMIT")
             checking = beside.submit(check_file, tmp, loaded)
             if not problems:
+                summarised = {name: summarising.submit(build_summary_file, tmp, summary_files[name], name)
+                              for name in FILLED_BESIDE}
                 try:
                     conn.execute("BEGIN IMMEDIATE")
                     derive_all(conn)
@@ -296,8 +311,6 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
                     conn.execute("ROLLBACK")
                 final.update(t.name for t in FINAL_AFTER_DERIVE)
                 derived_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_DERIVE)
-                summarised = {name: beside.submit(build_summary_file, tmp, summary_files[name], name)
-                              for name in FILLED_BESIDE}
                 # While the checks finish: the search index built beside, moved in (undone with the rest if the
                 # checks find a problem: the file is thrown away).
                 move_search_tables(conn, searched.result())

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 
 from .load import LoadedTable, attached, rows_to_copy
-from .schema import INCIDENTS, OPEN_ENDED
+from .schema import CLAIM_INDEX, INCIDENTS, OPEN_ENDED, index_name
 from .validate import quoted, typed_sql
 
 RANGED_METRICS = ("civilians_killed", "civilians_injured", "children_killed", "women_killed")
@@ -157,15 +157,18 @@ def copy_incidents(conn: sqlite3.Connection, loaded: LoadedTable, rejected: set[
 
 def derive_figure_provisional(conn: sqlite3.Connection) -> None:
     # A figure is provisional when no figure from another source has the same metric, incident, scope and
-    # values. source_id is never NULL, so "another source in the group" is min(source_id) != max(source_id);
-    # PARTITION BY puts NULLs together as IS does. One window pass finds the figures another source agrees
-    # with; the table is then written once, looking each figure up in that (smaller) set.
-    conn.execute("""
+    # values. Every column the question reads is in the claim index, so each figure's neighbours are found in it
+    # without reading the table (1.6 s at 3M figures, where one window pass over the table sorted took 8.2 s).
+    # The figures another source agrees with go to a temporary table first: the table is then written once,
+    # looking each figure up in that (smaller) set.
+    claim = index_name("figures", CLAIM_INDEX)
+    conn.execute(f"""
         CREATE TEMP TABLE agreed AS
-        SELECT id FROM (
-            SELECT rowid AS id, min(source_id) OVER claim != max(source_id) OVER claim AS agreed FROM figures
-            WINDOW claim AS (PARTITION BY metric, incident_id, scope_area, scope_perpetrator, value_min, value_max))
-        WHERE agreed""")
+        SELECT f.rowid AS id FROM figures f INDEXED BY {claim}
+        WHERE EXISTS (SELECT 1 FROM figures g INDEXED BY {claim}
+                      WHERE g.incident_id IS f.incident_id AND g.metric = f.metric AND g.scope_area IS f.scope_area
+                        AND g.scope_perpetrator IS f.scope_perpetrator AND g.value_min IS f.value_min
+                        AND g.value_max IS f.value_max AND g.source_id != f.source_id)""")
     conn.execute("CREATE UNIQUE INDEX temp.agreed_id ON agreed(id)")
     conn.execute("UPDATE figures SET provisional = rowid NOT IN (SELECT id FROM temp.agreed)")
     conn.execute("DROP TABLE temp.agreed")
@@ -195,12 +198,18 @@ def derive_corrections(conn: sqlite3.Connection) -> None:
             WHERE d.id = {table}.{column}""")
 
 
-# The tables derive_all writes: every other table's rows are final once loaded (civcas.build takes their
-# checksums meanwhile and refuses this connection any write to them).
-DERIVE_WRITES = ("figures", "statements")
+def derive_after_load(conn: sqlite3.Connection) -> None:
+    """The derived columns that read only a few rows: written as soon as every file is loaded, before other
+    threads read the tables (civcas.build: their checksums, the summary tables)."""
+    derive_corrections(conn)
+
+
+# The tables derive_all writes: every other table's rows are final once loaded and derive_after_load has run
+# (civcas.build takes their checksums meanwhile and refuses this connection any write to them).
+DERIVE_WRITES = ("figures",)
 
 
 def derive_all(conn: sqlite3.Connection) -> None:
-    """The derived columns of the other tables (the incidents' are written as they are copied, copy_incidents)."""
+    """The derived columns that read whole tables, once their indexes exist (the incidents' are written as they
+    are copied, copy_incidents; the corrections right after loading, derive_after_load)."""
     derive_figure_provisional(conn)
-    derive_corrections(conn)

@@ -408,12 +408,21 @@ INCIDENTS = Table(
     ),
 )
 
+# The figures' index on (incident_id, metric) and then the rest of what makes two figures the same claim: the
+# query finding the figures another source agrees with (derive.derive_figure_provisional) reads it alone.
+CLAIM_INDEX = ("incident_id", "metric", "scope_area", "scope_perpetrator", "value_min", "value_max", "source_id")
+
+
+def index_name(table: str, columns: tuple[str, ...]) -> str:
+    """The name sqlite-utils gives the index on `columns` of `table` (Table.create_index)."""
+    return f"idx_{table}_{'_'.join(columns)}"
+
+
 FIGURES = Table(
     name="figures",
     description="One row per number per claimant per source: who asserts it (claimant), where we read it (source), the words it rests on (quote). Aggregate figures (a whole war or campaign) have no incident and state their scope and period.",
     pk="figure_id",
-    indexes=(("incident_id", "metric"), ("source_id",), ("claimant",), ("metric",), ("scope_perpetrator",),
-             ("period_start",)),
+    indexes=(CLAIM_INDEX, ("source_id",), ("claimant",), ("metric",), ("scope_perpetrator",), ("period_start",)),
     fts=("quote", "scope_area", "notes"),
     columns=(
         _c("figure_id", "id", "Stable identifier; never reused.", required=True),

@@ -90,6 +90,7 @@ def create_table(db: sqlite_utils.Database, table: Table) -> None:
         pk=table.pk,
         not_null={c.name for c in table.columns if c.required},
         foreign_keys=table.foreign_keys,
+        defaults={c.name: c.default for c in table.columns if c.default is not None},
     )
 
 

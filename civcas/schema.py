@@ -43,6 +43,9 @@ class Column:
     null_means: str | None = None
     # Derived columns are computed by the build and never appear in raw/.
     derived: str | None = None
+    # The value a derived column has when its row is copied in (the column's DEFAULT), so that the step deriving it
+    # writes only the rows that differ.
+    default: int | None = None
 
     @property
     def sql_type(self) -> str:
@@ -453,7 +456,7 @@ FIGURES = Table(
            "imprecise as reported: read them before quoting it.", derived="discrepancies.figure_id",
            null_means="no correction touches this figure"),
         _c("provisional", "flag", "1 when no other source gives the same number for the same incident (or scope) and metric: "
-           "the figure rests on a single source.", derived="figures"),
+           "the figure rests on a single source.", derived="figures", default=1),
     ),
 )
 

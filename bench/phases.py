@@ -105,11 +105,13 @@ def instrument() -> None:
                  "write_dictionary", "write_build_info", "data_checksums"):
         if hasattr(build, name):
             setattr(build, name, _timed(lambda *a, _n=name, **k: _n, getattr(build, name)))
-    # build() opens its connection through the module's `sqlite3` name: hand it a timed connection.
+    # build() opens its connection through civcas.load.new_file, which calls its module's `sqlite3.connect`: hand
+    # it (and build's own name, for anything build opens itself) a timed connection.
     proxy = types.ModuleType("sqlite3_timed")
     proxy.__dict__.update(sqlite3.__dict__)
     proxy.connect = functools.partial(sqlite3.connect, factory=TimedConnection)
     build.sqlite3 = proxy
+    load.sqlite3 = proxy
 
 
 def main(argv: list[str] | None = None) -> int:

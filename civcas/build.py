@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,8 +39,6 @@ SQLITE_CONFIG_MEMSTATUS = 9  # sqlite3.h
 # How much lower than the main thread's the scheduling priority of the threads beside it is (a Linux nice value):
 # the main thread's steps are the critical path, and the work beside it should use what they leave.
 BESIDE_NICENESS = 10
-# The summary tables that read every figure are needed last: lower still, they take what the rest leaves.
-SUMMARY_NICENESS = 15
 
 
 def stop_sqlite_memory_statistics() -> bool:
@@ -258,36 +257,46 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
             if lt.table in SEARCHED_FROM_STAGING:
                 index_staged(lt.staged, lt.table, search_file)
 
+        def derived(*steps: Callable[[], None]) -> bool:
+            """Run the steps in one write transaction. An error (e.g. a constraint broken by a dangling reference
+            the checks report) undoes it and is kept in derive_failed: the checks' problems, if any, come first."""
+            if derive_failed:
+                return False
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for step in steps:
+                    step()
+                conn.execute("COMMIT")
+                return True
+            except sqlite3.Error as e:
+                derive_failed.append(e)
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                return False
+
         register_functions(conn)
         loaded = load_tables(conn, TABLES, raw_dir, shown_dir, scratch.with_name(scratch.name + "-stage"), problems,
                              copiers={INCIDENTS.name: copy_incidents_derived}, after_validation=index_for_search)
         if not problems:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                derive_after_load(conn)
-                conn.execute("COMMIT")
-            except sqlite3.Error as e:
-                derive_failed.append(e)
-                conn.execute("ROLLBACK")
+            derived(lambda: derive_after_load(conn))
         # From here other threads read the file on connections of their own while this one writes (WAL lets them),
         # at a lower priority (lower_priority): this thread's steps are the critical path. They take the checksums
         # of tables as soon as their rows are final, and this connection may write those tables no more
         # (writes_refused): the tables final once loaded, then figures once the derive step has committed.
         # Beside the indexes: the incidents' full-text index (into the scratch file where the loading indexed the
-        # other tables, civcas.search); once the indexes they read exist, the cross-row checks, beside the derive
-        # step (its work is thrown away if they find a problem), and, lower still, the summary tables that read
-        # every figure (each into a scratch file of its own, civcas.summaries; they read no column the derive
-        # step writes).
+        # other tables, civcas.search); once the indexes they read exist, the cross-row checks and the summary
+        # tables that read every figure (each into a scratch file of its own, civcas.summaries; they read no
+        # column the derive step writes), beside the rest of the build (thrown away if the checks find a problem).
+        # From the indexes on, both cores are busy until the end whatever the order (docs/performance.md): the
+        # build is as fast as its total work allows.
         # Every write transaction of this connection is BEGIN IMMEDIATE: a reader opening the file in WAL mode may
         # hold the write lock for a moment (to rebuild the WAL index), and a deferred transaction that has already
         # read cannot wait for it (SQLite answers "database is locked" at once), while one that asks for the lock
         # first waits (the connection's 5 s busy timeout).
         conn.execute("PRAGMA journal_mode = WAL")
         final = {t.name for t in FINAL_AFTER_LOAD}
-        with (ThreadPoolExecutor(max_workers=5, thread_name_prefix="civcas-beside", initializer=lower_priority,
+        with (ThreadPoolExecutor(max_workers=7, thread_name_prefix="civcas-beside", initializer=lower_priority,
                                  initargs=(BESIDE_NICENESS,)) as beside,
-              ThreadPoolExecutor(max_workers=len(FILLED_BESIDE), thread_name_prefix="civcas-summary",
-                                 initializer=lower_priority, initargs=(SUMMARY_NICENESS,)) as summarising,
               writes_refused(conn, final)):
             if not problems:
                 loaded_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_LOAD)
@@ -299,36 +308,24 @@ def build(raw_dir: Path, db_path: Path, shown_dir: str | None = None, check_only
             conn.execute("COMMIT")
             checking = beside.submit(check_file, tmp, loaded)
             if not problems:
-                summarised = {name: summarising.submit(build_summary_file, tmp, summary_files[name], name)
+                summarised = {name: beside.submit(build_summary_file, tmp, summary_files[name], name)
                               for name in FILLED_BESIDE}
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    derive_all(conn)
-                    create_views(db)
-                    write_dictionary(db)
-                    conn.execute("COMMIT")
-                except sqlite3.Error as e:  # e.g. a constraint broken by a dangling reference the checks report
-                    derive_failed.append(e)
-                    conn.execute("ROLLBACK")
+                derived(lambda: derive_all(conn), lambda: create_views(db), lambda: write_dictionary(db))
                 final.update(t.name for t in FINAL_AFTER_DERIVE)
                 derived_sums = beside.submit(checksum_file, tmp, FINAL_AFTER_DERIVE)
-                # While the checks finish: the search index built beside, moved in (undone with the rest if the
-                # checks find a problem: the file is thrown away).
+                # While the checks finish (all of it is thrown away with the file if they find a problem): the
+                # search index built beside, moved in; the small summary tables, the indexes on derived columns and
+                # the facet counts (which read them); then the query planner's statistics, while the large summary
+                # tables are still being filled beside (theirs, and build_info's, once they are in).
                 move_search_tables(conn, searched.result())
+                if derived(lambda: derive_summaries(conn), lambda: create_indexes(db), lambda: derive_page_data(conn)):
+                    conn.execute("ANALYZE")
             problems += checking.result()
             if problems:
                 return in_file_order(problems, shown_dir), {}
             del loaded  # the line numbers were for messages: ~24 MB at 1M incidents
             if derive_failed:
                 raise derive_failed[0]  # the data passed every check: a bug in the build, not in the data
-            conn.execute("BEGIN IMMEDIATE")
-            derive_summaries(conn)
-            create_indexes(db)
-            derive_page_data(conn)  # its counts read the indexes just made
-            conn.execute("COMMIT")
-            # The query planner's statistics while the large summary tables are still being filled beside; theirs,
-            # and build_info's, once they are in.
-            conn.execute("ANALYZE")
             filled = {name: filling.result() for name, filling in summarised.items()}
             move_summaries(conn, {name: path for name, (path, _) in filled.items()})
             checksums = {name: checksum for name, (_, checksum) in filled.items()}

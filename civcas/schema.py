@@ -417,7 +417,7 @@ CLAIM_INDEX = ("incident_id", "metric", "scope_area", "scope_perpetrator", "valu
 
 
 def index_name(table: str, columns: tuple[str, ...]) -> str:
-    """The name sqlite-utils gives the index on `columns` of `table` (Table.create_index)."""
+    """The name sqlite-utils gives the index on `columns` of `table` (sqlite_utils' Table.create_index)."""
     return f"idx_{table}_{'_'.join(columns)}"
 
 

@@ -24,7 +24,6 @@ either argument is decided afresh, so both spellings work and a rare word is alw
 """
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from urllib.parse import parse_qsl, urlencode
 

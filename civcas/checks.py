@@ -46,8 +46,8 @@ def check_breakdowns(conn: sqlite3.Connection, figures: LoadedTable) -> list[Pro
     # below: NULLs are left out of both). Only if one does are the pairs themselves looked for, through the
     # indexes: a lookup per part figure lands on a random page (at 1M incidents 8-11 s against 5 s for the pass).
     metrics = sorted(set(BREAKDOWNS) | {total for totals in BREAKDOWNS.values() for total in totals})
-    broken = " OR ".join(f"max(value_min) FILTER (WHERE metric = '{part}') > "
-                         f"min(value_max) FILTER (WHERE metric = '{total}')"
+    broken = " OR ".join(f"max(value_min) FILTER (WHERE metric = {lit(part)}) > "
+                         f"min(value_max) FILTER (WHERE metric = {lit(total)})"
                          for part, totals in BREAKDOWNS.items() for total in totals)
     if not conn.execute(f"SELECT 1 FROM figures NOT INDEXED WHERE metric IN ({', '.join(map(lit, metrics))}) "
                         f"GROUP BY {', '.join(SAME_CLAIM)} HAVING {broken} LIMIT 1").fetchone():

@@ -21,6 +21,7 @@ import sqlite3
 import sys
 
 from .schema import ALL_TABLES, BUILD_INFO
+from .validate import quoted
 
 # build_info describes the build itself (its time, its checksums), so it is left out of the data checksum.
 CHECKED = tuple(t for t in ALL_TABLES if t is not BUILD_INFO)
@@ -38,10 +39,6 @@ def _tag(value) -> bytes:
     return b"\x00T" + value.encode("utf-8")
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def table_sha256(conn: sqlite3.Connection, table: str, pk: str, checked_types: bool = False) -> str:
     """SHA-256 over the names of the table's columns (JSON), then each row in primary-key order: SQLite's
     json_array() of the values of the columns not declared REAL, then each value of a column declared REAL tagged
@@ -57,17 +54,17 @@ def table_sha256(conn: sqlite3.Connection, table: str, pk: str, checked_types: b
     names = [r[1] for r in info]
     reals = [r[1] for r in info if r[2].upper() == "REAL"]
     others = [n for n in names if n not in reals]
-    row_json = f"CAST(json_array({', '.join(map(_q, others))}) AS BLOB)" if others else "X''"
+    row_json = f"CAST(json_array({', '.join(map(quoted, others))}) AS BLOB)" if others else "X''"
     if not checked_types and others:
-        odd = " OR ".join(f"typeof({_q(n)}) IN ('blob', 'real')" for n in others)
+        odd = " OR ".join(f"typeof({quoted(n)}) IN ('blob', 'real')" for n in others)
         if conn.execute(f'SELECT 1 FROM "{table}" WHERE {odd} LIMIT 1').fetchone():
             row_json = f"CASE WHEN {odd} THEN NULL ELSE {row_json} END"
     digest = hashlib.sha256()
     digest.update(json.dumps(names).encode())
     update = digest.update
-    every = ", ".join(map(_q, names))
+    every = ", ".join(map(quoted, names))
     for encoded, *values, rowid in conn.execute(
-            f'SELECT {row_json}, {"".join(_q(r) + ", " for r in reals)}rowid FROM "{table}" ORDER BY {_q(pk)}'):
+            f'SELECT {row_json}, {"".join(quoted(r) + ", " for r in reals)}rowid FROM "{table}" ORDER BY {quoted(pk)}'):
         if encoded is None:  # a BLOB, or a REAL in a column not declared REAL
             update(b"\x02")
             for value in conn.execute(f'SELECT {every} FROM "{table}" WHERE rowid = ?', (rowid,)).fetchone():

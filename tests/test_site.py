@@ -782,3 +782,17 @@ async def test_limited_query_pages_link_the_full_list_and_the_links_resolve(ds):
             assert response.status_code == 200, (name, path)
             linked += 1
     assert linked >= 8, "the limited queries no longer link their full lists"
+
+
+async def test_render_markdown_keeps_its_template_helpers_but_no_render_cell_hook(ds):
+    # plugins/civcas_markdown.py: datasette-render-markdown's render_cell read its configuration for each of ~2,000
+    # cells of an incidents page (docs/performance.md); the dashboards still use its template function and tag.
+    from datasette.plugins import pm
+
+    cell_hooks = {impl.plugin_name for impl in pm.hook.render_cell.get_hookimpls()}
+    assert not any("render_markdown" in name for name in cell_hooks), cell_hooks
+    helpers = {impl.plugin_name for impl in pm.hook.extra_template_vars.get_hookimpls()}
+    assert any("render_markdown" in name for name in helpers), helpers
+    response = await ds.client.get(f"/-/dashboards/{DB}", follow_redirects=True)
+    assert response.status_code == 200
+    assert "What the belligerents admit" in response.text  # its description, rendered from Markdown

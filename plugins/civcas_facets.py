@@ -12,6 +12,10 @@ immutable, so the build counts those values once into `facet_counts` (civcas/pag
 * on a filtered page of a table that has no default facets in metadata (incidents, sources: a filter can still
   select hundreds of thousands of rows) offers the counted columns as links that ask Datasette for that facet
   (`civcas_facet_links`, shown by templates/table.html); each costs at most facet_time_limit_ms.
+* on an HTML page filtered by one counted value (`?country=SY`, `?belligerent=...`: the link a facet gives),
+  shows the stored count of that value and adds `_nocount=1`, so Datasette does not count the rows again (24 ms
+  for the 600,000 incidents in Syria at 1,000,000, a quarter of the page). A value not among the stored ones, a
+  second filter, a search or the JSON are counted by Datasette as usual.
 
 The counts are read once per process (the database is immutable). A database without `facet_counts` (an older
 build) simply shows Datasette's configured facets.
@@ -23,6 +27,7 @@ from urllib.parse import parse_qsl, urlencode
 from datasette import hookimpl
 
 DATABASE = "civcas"
+COUNT = "civcas_stored_count"  # the scope key that carries a filtered page's stored count to its template
 # Query-string arguments that do not change which rows a table page selects.
 NEUTRAL = {"_sort", "_sort_desc", "_sort_by_desc", "_size", "_next", "_col", "_nocol", "_labels", "_nolabels",
            "_facet_size", "_nocount", "_nofacet", "_trace", "_shape", "_json", "_nl", "_extra", "_timelimit",
@@ -48,6 +53,7 @@ async def counts(datasette) -> dict[str, dict[str, dict]]:
             for table in cached.values():
                 for column in table.values():
                     column["values"].sort(key=lambda v: -v[2])
+                    column["count_of"] = {str(value): count for value, _, count in column["values"]}
         datasette._civcas_facet_counts = cached
     return cached
 
@@ -65,6 +71,20 @@ def table_of(path: str) -> str | None:
 
 def unfiltered(pairs: list[tuple[str, str]]) -> bool:
     return all(key in NEUTRAL or key == "_facet" for key, _ in pairs)
+
+
+def stored_count(path: str, pairs: list[tuple[str, str]], columns: dict) -> int | None:
+    """The stored count of the rows an HTML page selects when its one filter is a counted value, else None."""
+    if path.endswith((".json", ".csv")):
+        return None
+    selecting = [(key, value) for key, value in pairs if key not in NEUTRAL and key != "_facet"]
+    if len(selecting) != 1:
+        return None
+    key, value = selecting[0]
+    column = key[: -len("__exact")] if key.endswith("__exact") else key
+    if column not in columns or not value:
+        return None
+    return columns[column]["count_of"].get(value)
 
 
 def counted_facets(pairs: list[tuple[str, str]], columns: dict) -> bool:
@@ -85,14 +105,26 @@ def asgi_wrapper(datasette):
                         if unfiltered(pairs) and counted_facets(pairs, columns) and ("_nofacet", "1") not in pairs:
                             pairs.append(("_nofacet", "1"))
                             scope = {**scope, "query_string": urlencode(pairs, safe="$,~").encode("latin-1")}
+                        elif (n := stored_count(scope["path"], pairs, columns)) is not None:
+                            if ("_nocount", "1") not in pairs:
+                                pairs.append(("_nocount", "1"))
+                            scope = {**scope, COUNT: n,
+                                     "query_string": urlencode(pairs, safe="$,~").encode("latin-1")}
             await app(scope, receive, send)
         return facets
     return wrap
 
 
-# Arguments this plugin (`_nofacet`) and plugins/civcas_paging.py (`_next` on a first page) add to a request: left
-# out of the links written here, so a filter chosen from an unfiltered page still gets its facets.
-ADDED = ("_next", "_nofacet")
+# Arguments this plugin (`_nofacet`, `_nocount`) and plugins/civcas_paging.py (`_next` on a first page) add to a
+# request: left out of the links written here and of the filter form, so a filter chosen from a page still gets
+# its facets and its count. (Datasette's export links keep them: each request is decided afresh on arrival.)
+ADDED = ("_next", "_nofacet", "_nocount")
+
+
+def form_hidden_args(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Datasette's filter form carries every `_` argument over; not those added here."""
+    return [(k, v) for k, v in pairs
+            if k.startswith("_") and k not in ("_sort", "_sort_desc", "_search", *ADDED) and "__" not in k]
 
 
 def link(request, pairs: list[tuple[str, str]], add: list[tuple[str, str]]) -> str:
@@ -132,14 +164,14 @@ def extra_template_vars(view_name, database, table, request, datasette):
             shown = list(columns) + [c for c in asked if c not in columns]
             size = request.args.get("_facet_size") or meta.get("facet_size") or datasette.setting("default_facet_size")
             results = facet_results(request, pairs, columns, [c for c in shown if c in columns], size)
-            # Datasette's filter form carries every `_` argument over; not the `_nofacet` added here.
-            hidden = [(k, v) for k, v in pairs
-                      if k.startswith("_") and k not in ("_sort", "_sort_desc", "_search", *ADDED) and "__" not in k]
             return {"facet_results": results, "sorted_facet_results": list(results.values()),
-                    "facets_timed_out": [], "form_hidden_args": hidden}
+                    "facets_timed_out": [], "form_hidden_args": form_hidden_args(pairs)}
+        out = {}
+        if request.scope.get(COUNT) is not None:
+            out = {"filtered_table_rows_count": request.scope[COUNT], "form_hidden_args": form_hidden_args(pairs)}
         if meta.get("facets"):
-            return {}
+            return out
         asked = {v for k, v in pairs if k == "_facet"}
         links = [(column, link(request, pairs, [("_facet", column)])) for column in columns if column not in asked]
-        return {"civcas_facet_links": links}
+        return {**out, "civcas_facet_links": links}
     return inner

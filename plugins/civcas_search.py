@@ -3,22 +3,31 @@
 Datasette searches a table with `rowid in (select rowid from incidents_fts where incidents_fts match ...)`.
 SQLite always drives that query from the matches: it reads every matching row to sort them by the list's order
 (date_start, newest first), and counts them the same way. For a word in 6 % of 1,000,000 incidents ("raqqa",
-59,392 matches) that is two reads of 60,000 rows scattered over the table: ~300 ms a page, while the matches
-alone are counted from the index in 5 ms (docs/performance.md, "Site").
+59,392 matches) that is two reads of 60,000 rows scattered over the table: 120-190 ms a page, while the matches
+alone are counted from the index in 4 ms (docs/performance.md, "Site").
 
-For such a word the other way round is faster: walk the list's own index in its order and test each row against
-the search (`exists (select 1 from incidents_fts where rowid = incidents.rowid and incidents_fts match ...)`),
-stopping after a page: with 6 % matching, a page of 50 is found after ~850 rows. For a rare word that walk would
-go through the whole table, so this plugin picks per request: it counts the matches from the full-text index
-(cached per process; the database is immutable) and walks only when
+For such a word the other way round is faster: walk the list's own index in its order, test each row against
+the search and stop after a page (with 6 % matching, a page of 50 is found after ~850 rows). There are two ways
+to test a row, each best for its own range of words:
 
-    matches^2 > page size x rows x WALK_COST
+* `list`: `+incidents.rowid in (select rowid from incidents_fts where incidents_fts match ...)`. SQLite reads the
+  matches once into a list (the `+` keeps it from driving the query from them) and tests each row of the walk
+  against that list: ~0.17 µs per match to make it, ~0.1-0.2 µs per row walked.
+* `probe`: `exists (select 1 from incidents_fts where rowid = incidents.rowid and incidents_fts match ...)`, a
+  look-up in the full-text index for each row walked: ~50 µs a row, but nothing to make first, so it wins for a
+  word in most incidents ("air": 1,000,000 matches, a list would take 170 ms; 51 probes take 3 ms).
 
-(the walk tests page size x rows / matches rows at ~19 times the cost of reading one match: measured at 1,000,000
-incidents). Such a request is rewritten on arrival: `_search=` becomes `_civcas_search=` (Datasette's own search
-then stays out of it and the `filters_from_request` hook below writes the walking clause) and `_nocount=1` is
-added (Datasette would count by the same walk, over the whole table); the HTML page is given the count of matches
-from the index when the search is its only filter. Links on such a page carry `_civcas_search`; any request with
+Datasette's own way costs 2-7 µs per match (the page and the count; more for a rarer word). With `m` matches, `n` rows and a page of
+`p`, a walk tests about p x n / m rows, so this plugin picks per request the least of
+
+    datasette  5 m          list  0.17 m + 0.2 p n / m          probe  50 p n / m
+
+(µs, measured at 1,000,000 incidents with pages of 51 rows: docs/performance.md, "Site"), counting the matches
+from the full-text index (cached per process; the database is immutable). A walk is asked for on arrival:
+`_search=` becomes `_civcas_search=` (Datasette's own search then stays out of it and the `filters_from_request`
+hook below writes the walking clause; the way is kept in the request's scope), and `_nocount=1` is added
+(Datasette would count by the same walk, over the whole table); the HTML page is given the count of matches from
+the index when the search is its only filter. Links on such a page carry `_civcas_search`; any request with
 either argument is decided afresh, so both spellings work and a rare word is always searched Datasette's way.
 `_searchmode=raw` (FTS5 query syntax) is left to Datasette.
 """
@@ -34,7 +43,9 @@ DATABASE = "civcas"
 TABLE = "incidents"
 FTS = "incidents_fts"
 ARG = "_civcas_search"
-WALK_COST = 19
+WAY = "civcas_search_way"  # the scope key that carries the way chosen for a request
+# µs per match read (Datasette), per match listed, per row walked against the list, per row probed
+COST_READ, COST_LIST, COST_WALK, COST_PROBE = 5.0, 0.17, 0.2, 50.0
 CACHE_SIZE = 2048
 # Arguments that do not select rows (as in plugins/civcas_facets.py).
 NEUTRAL = {"_sort", "_sort_desc", "_sort_by_desc", "_size", "_next", "_col", "_nocol", "_labels", "_nolabels",
@@ -82,11 +93,19 @@ def page_size(datasette, args: dict) -> int:
         return datasette.setting("default_page_size")
 
 
-async def walk(datasette, text: str, args: dict) -> bool:
+def way(matches: int, rows: int, page: int) -> str | None:
+    """The cheapest way to search: None (Datasette's own), "list" or "probe" (a walk of the list's index)."""
+    if not matches:
+        return None
+    walked = page * rows / matches
+    costs = {None: COST_READ * matches, "list": COST_LIST * matches + COST_WALK * walked,
+             "probe": COST_PROBE * walked}
+    return min(costs, key=costs.get)
+
+
+async def choose(datasette, text: str, args: dict) -> str | None:
     n = await matches(datasette, text)
-    if not n:
-        return False
-    return n * n > page_size(datasette, args) * await rows_total(datasette) * WALK_COST
+    return way(n or 0, await rows_total(datasette), page_size(datasette, args))
 
 
 @hookimpl
@@ -102,7 +121,9 @@ def asgi_wrapper(datasette):
                     text = texts[0]
                     args = dict(pairs)
                     pairs = [(k, v) for k, v in pairs if k not in ("_search", ARG)]
-                    if await walk(datasette, text, args):
+                    chosen = await choose(datasette, text, args)
+                    if chosen:
+                        scope = {**scope, WAY: chosen}
                         pairs.append((ARG, text))
                         if ("_nocount", "1") not in pairs:
                             pairs.append(("_nocount", "1"))
@@ -119,8 +140,11 @@ def filters_from_request(request, database, table, datasette):
     if database != DATABASE or table != TABLE or not request.args.get(ARG):
         return None
     text = request.args.get(ARG)
-    clause = (f"exists (select 1 from {FTS} where {FTS}.rowid = {TABLE}.rowid "
-              f"and {FTS} match escape_fts(:civcas_search))")
+    if request.scope.get(WAY) == "list":
+        clause = f"+{TABLE}.rowid in (select rowid from {FTS} where {FTS} match escape_fts(:civcas_search))"
+    else:  # "probe", or a request that did not pass the wrapper: correct for any word
+        clause = (f"exists (select 1 from {FTS} where {FTS}.rowid = {TABLE}.rowid "
+                  f"and {FTS} match escape_fts(:civcas_search))")
     return FilterArguments([clause], {"civcas_search": text}, [f'search matches "{text}"'], {"search": text})
 
 

@@ -307,6 +307,46 @@ async def test_incidents_near_works_without_sqlite_math_functions(built_db):
     assert python == builtin
 
 
+async def test_incidents_near_box_keeps_every_place_of_the_circle(tmp_path):
+    """incidents_near measures only the places in a box around the circle and keeps the 100 nearest: the same
+    answer as measuring every place, near the poles, across 180 degrees and at every size (places all over the
+    globe, seeded)."""
+    import random
+    rng = random.Random(20161111)
+    conn = sqlite3.connect(tmp_path / "near.db")
+    conn.execute("create table place_incidents (place_id text primary key, latitude real, longitude real, "
+                 "incidents integer)")
+    conn.execute("create table incidents (incident_id text primary key, title text, date_start text, place text, "
+                 "geo_precision integer, civilians_killed_min integer, civilians_killed_max integer, "
+                 "latitude real, longitude real, popup text, place_id text)")
+    conn.execute("create index idx_place_incidents_latitude_longitude on place_incidents (latitude, longitude)")
+    places = [(rng.uniform(-90, 90), rng.uniform(-180, 180)) for _ in range(3000)]
+    places += [(89.6, 0.0), (89.6, 180.0), (89.9, -90.0), (-89.7, 45.0), (0.5, 179.95), (0.5, -179.95),
+               (70.0, 4.5), (70.0, -4.5), (35.95, 39.0167)]
+    for n, (lat, lon) in enumerate(places):
+        incidents = 1 + n % 3
+        conn.execute("insert into place_incidents values (?, ?, ?, ?)", (f"p{n:05d}", lat, lon, incidents))
+        for k in range(incidents):
+            conn.execute("insert into incidents (incident_id, place_id, latitude, longitude) values (?, ?, ?, ?)",
+                         (f"i{n:05d}-{k}", f"p{n:05d}", lat, lon))
+    sql = query_sql("incidents_near")
+    # The same query measuring every place: no box, no cut at the 100 nearest places.
+    everywhere = re.sub(r"\n\s*where p\.latitude between b\.south.*?b\.lon \+ b\.dlon\)", "", sql, flags=re.S)
+    everywhere = re.sub(r"order by distance_km, place_id\s*limit 100", "", everywhere)
+    assert everywhere.count("b.dlon") == 0 and "limit 100)" not in everywhere
+    centres = [(89.8, 10.0, 300), (0.5, 180.0, 50), (0.5, -180.0, 50), (70.0, 0.0, 200), (-89.9, 0.0, 100),
+               (35.95, 39.0167, 100), (0.0, 0.0, 20000)]
+    centres += [(rng.uniform(-90, 90), rng.uniform(-180, 180), rng.choice([50, 500, 2000])) for _ in range(40)]
+    found = 0
+    for lat, lon, km in centres:
+        params = {"latitude": str(lat), "longitude": str(lon), "km": str(km)}
+        got = conn.execute(sql, params).fetchall()
+        assert got == conn.execute(everywhere, params).fetchall(), params
+        found += len(got)
+    assert found > 1000  # the centres do find places
+    conn.close()
+
+
 async def test_incidents_in_date_range(ds, built_db):
     h = heisha(built_db)
     rows = (await run_canned(ds, "incidents_in_date_range", {"from": h["date_start"], "to": h["date_end"]}))["rows"]
@@ -436,6 +476,28 @@ async def test_filtered_incidents_offer_facets_as_links(ds, built_db):
         [(e["value"], e["count"]) for e in expected]
 
 
+@pytest.mark.parametrize("column", COUNTED["incidents"])
+async def test_a_page_filtered_by_a_counted_value_shows_its_stored_count(ds, built_db, column):
+    """plugins/civcas_facets.py: `?column=value` (a facet's link) shows the build's count of that value and does not
+    count again (`_nocount`, left out of the filter form); with a second filter Datasette counts as usual."""
+    top = sql_rows(built_db, "select value, count from facet_counts where table_name = 'incidents' "
+                             "and column_name = ? and rank = 1", (column,))[0]
+    expected = sql_value(built_db, f'select count(*) from incidents where "{column}" = ?', (top["value"],))
+    assert top["count"] == expected
+    for arg in (column, f"{column}__exact"):
+        html = (await ds.client.get(f"/{DB}/incidents?" + urlencode({arg: top["value"]}))).text
+        assert f"<h3>{expected:,} row" in html, arg
+        form = html.split('<form class="filters"')[1].split("</form>")[0]
+        assert "_nocount" not in form and "_nofacet" not in form
+        # Datasette was asked not to count: its export links still carry the argument
+        assert "_nocount=1" in html.split('class="export-links"')[1].split("</p>")[0]
+    other = sql_rows(built_db, f'select "{column}" as value, grading, count(*) as n from incidents '
+                               f'where "{column}" is not null group by 1, 2 order by 3 desc limit 1')[0]
+    html = (await ds.client.get(f"/{DB}/incidents?" + urlencode({column: other["value"],
+                                                                  "grading": other["grading"]}))).text
+    assert f"<h3>{other['n']:,} row" in html
+
+
 def foreign_keys(built_db) -> list[tuple[str, str, str, str]]:
     out = []
     tables = [r["name"] for r in sql_rows(built_db, "select name from sqlite_master where type = 'table' "
@@ -506,29 +568,60 @@ async def test_search_box(ds, built_db, table):
     assert sorted(r[pk] for r in data) == sorted(r["pk"] for r in expected)
 
 
-async def test_common_word_search_walks_the_list_in_order(ds, built_db):
+def search_plugin():
+    from datasette.plugins import pm
+    return next(p for name, p in pm.list_name_plugin() if name.endswith("civcas_search.py"))
+
+
+async def test_search_takes_the_cheapest_way_at_a_million(ds):
+    """plugins/civcas_search.py's choice, against what was measured at 1,000,000 incidents with pages of 50
+    (docs/performance.md, "Site"): a word in 30 % of them is probed, one in 6 % listed, one in 0.1 % read
+    Datasette's way."""
+    way = search_plugin().way
+    assert way(305_000, 1_000_000, 50) == "probe"
+    assert way(1_000_000, 1_000_000, 50) == "probe"
+    assert way(59_392, 1_000_000, 50) == "list"
+    assert way(2_000, 1_000_000, 50) == "list"
+    assert way(998, 1_000_000, 50) is None
+    assert way(0, 1_000_000, 50) is None
+
+
+@pytest.mark.parametrize("chosen", ["list", "probe"])
+async def test_common_word_search_walks_the_list_in_order(ds, built_db, chosen, monkeypatch):
     """plugins/civcas_search.py: a word matching a large share of the incidents is searched by walking the list's
-    index in its order (here forced by pages of 3 rows); every page, the order and the count are as Datasette's own."""
+    index in its order (here in pages of 3 rows, each way forced by its cost); every page, the order and the
+    count are as Datasette's own."""
+    plugin = search_plugin()
+    monkeypatch.setattr(plugin, "COST_PROBE" if chosen == "probe" else "COST_LIST", 0.0)
     word = "strike"
     expected = [r["incident_id"] for r in sql_rows(
         built_db, "select incident_id from incidents where rowid in (select rowid from incidents_fts where "
                   "incidents_fts match :w) order by date_start desc, incident_id", {"w": word})]
     total = sql_value(built_db, "select max(rowid) from incidents")
-    assert len(expected) ** 2 > 3 * total * 19, "the word is too rare to be walked at this size"
+    assert plugin.way(len(expected), total, 3) == chosen
+    clause = {"list": "+incidents.rowid in (select rowid from incidents_fts",
+              "probe": "exists (select 1 from incidents_fts"}[chosen]
     data = await get_json(ds, f"/{DB}/incidents.json", _search=word, _size="3")
-    assert "exists (select 1 from incidents_fts" in data["query"]["sql"]
+    assert clause in data["query"]["sql"]
     got, url = [], f"/{DB}/incidents.json?" + urlencode({"_search": word, "_size": "3", "_shape": "objects"})
     while url:
         page = (await ds.client.get(url.replace("http://localhost", ""))).json()
+        assert clause in page["query"]["sql"]
         got += [r["incident_id"] for r in page["rows"]]
         url = page["next_url"]
     assert got == expected
     html = (await ds.client.get(f"/{DB}/incidents?" + urlencode({"_search": word, "_size": "3"}))).text
     assert f"<h3>{len(expected):,} rows" in html and f'name="_search" value="{word}"' in html
-    # At the usual page size the same word is searched Datasette's way.
+
+
+async def test_rare_word_search_is_datasettes_own(ds, built_db):
+    word = "Heisha"
     data = await get_json(ds, f"/{DB}/incidents.json", _search=word)
+    total = sql_value(built_db, "select max(rowid) from incidents")
+    assert search_plugin().way(len(data["rows"]), total, 50) is None
     assert "rowid in (select rowid from incidents_fts" in data["query"]["sql"]
-    assert data["filtered_table_rows_count"] == len(expected)
+    assert "+incidents.rowid" not in data["query"]["sql"]
+    assert data["filtered_table_rows_count"] == len(data["rows"]) > 0
 
 
 async def test_search_heisha_finds_the_incident(ds, built_db):
@@ -796,3 +889,4 @@ async def test_render_markdown_keeps_its_template_helpers_but_no_render_cell_hoo
     response = await ds.client.get(f"/-/dashboards/{DB}", follow_redirects=True)
     assert response.status_code == 200
     assert "What the belligerents admit" in response.text  # its description, rendered from Markdown
+

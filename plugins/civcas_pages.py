@@ -102,6 +102,9 @@ def id_link(row, value: str, column: str) -> Markup | None:
 def render_cell(row, value, column, table, database, datasette):
     if database != DB or not isinstance(value, str):
         return None
+    known = getattr(datasette, "_civcas_tables", None)
+    if table and known is not None and table in known:
+        return None  # decided without a coroutine: a table page asks this for every cell (2,000 on a page)
 
     async def inner():
         if table and table in await table_names(datasette):

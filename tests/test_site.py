@@ -890,3 +890,39 @@ async def test_render_markdown_keeps_its_template_helpers_but_no_render_cell_hoo
     assert response.status_code == 200
     assert "What the belligerents admit" in response.text  # its description, rendered from Markdown
 
+
+async def test_the_server_freezes_what_start_up_made_and_collects_less_often(ds):
+    # plugins/civcas_gc.py: full collections walking every object of the process were the incidents pages'
+    # slowest requests at 1,000,000 incidents (docs/performance.md); the `ds` fixture has run the start-up hooks.
+    import gc
+
+    from datasette.plugins import pm
+
+    plugin = next(p for name, p in pm.list_name_plugin() if name.endswith("civcas_gc.py"))
+    assert gc.get_threshold() == plugin.THRESHOLDS and plugin.THRESHOLDS[0] > 700
+    assert gc.get_freeze_count() > 10_000  # Datasette, Jinja and the plugins, at least
+
+
+async def test_table_permissions_are_worked_out_once_and_still_enforced(ds, built_db):
+    """plugins/civcas_permissions.py keeps each table's `allow` blocks (Datasette deep-copies the whole metadata to
+    find them, ~4 ms a request); a table with an `allow` block is still closed to anyone else."""
+    import copy
+
+    from datasette.app import Datasette
+
+    from conftest import make_datasette
+
+    assert hasattr(ds._table_permission_allows, "cache_info")
+    for table in await ds.get_database(DB).table_names():
+        assert ds._table_permission_allows(DB, table) == Datasette._table_permission_allows(ds, DB, table) == []
+    closed = make_datasette(built_db)
+    metadata = copy.deepcopy(closed._metadata_local)
+    metadata["databases"][DB]["tables"]["sources"]["allow"] = {"id": "curator"}
+    closed._metadata_local = metadata
+    for _ in range(2):  # the second answer comes from the cache
+        assert (await closed.client.get(f"/{DB}/sources")).status_code == 403
+        assert (await closed.client.get(f"/{DB}/sources.json")).status_code == 403
+    assert closed._table_permission_allows.cache_info().hits > 0
+    cookies = {"ds_actor": closed.sign({"a": {"id": "curator"}}, "actor")}
+    assert (await closed.client.get(f"/{DB}/sources.json", cookies=cookies)).status_code == 200
+    assert (await closed.client.get(f"/{DB}/incidents.json")).status_code == 200

@@ -18,10 +18,19 @@ set on every connection Datasette opens (the `prepare_connection` hook):
 * SQLite's own heap (sorters, group_concat, temporary b-trees) is capped by ``PRAGMA
   hard_heap_limit`` for the process.
 
+One bound on time as well. Datasette's time limit (sql_time_limit_ms) interrupts a query between steps, never
+inside one function call, and SQLite 3.40's ``printf('%.*c', 1000000000, 'x')`` (also ``format()``, or
+``%.1000000000c``) spends 6-7 s of CPU repeating the character before it gives up at the length limit and
+returns NULL: one URL held a SQL thread for three times the limit. ``printf`` and ``format`` are replaced on
+every connection by a function that returns that NULL at once when a ``%c`` would repeat its character more
+than ``MAX_VALUE_BYTES`` times, and otherwise asks SQLite's own printf (on a private in-memory connection), so
+every other result is SQLite's.
+
 The deployment adds a process-wide limit on top (scripts/serve.sh: ``ulimit -v``).
 """
 from __future__ import annotations
 
+import re
 import sqlite3
 import weakref
 
@@ -65,11 +74,55 @@ class ResultBudget:
         return sqlite3.Row(cursor, row)
 
 
+# A printf conversion: flags, width, precision, SQLite's size prefixes, the conversion character.
+CONVERSION = re.compile(r"%([-+ 0#!,]*)(\*|\d*)(?:\.(\*|\d*))?(?:ll|l)?(.)", re.S)
+
+
+def repeats_too_often(fmt: str, args: tuple, as_int) -> bool:
+    """Whether a `%c` of this printf would repeat its character more than MAX_VALUE_BYTES times (`as_int` reads
+    a `*` argument as SQLite's printf does)."""
+    if "c" not in fmt:
+        return False
+    arg = 0
+    for _, width, precision, kind in CONVERSION.findall(fmt):
+        if kind == "%":
+            continue
+        arg += width == "*"
+        if precision == "*":
+            precision = as_int(args[arg]) if arg < len(args) else 0
+            arg += 1
+        if kind == "c" and int(precision or 0) > MAX_VALUE_BYTES:
+            return True
+        arg += 1
+    return False
+
+
+def guarded_printf(conn) -> None:
+    own = sqlite3.connect(":memory:", check_same_thread=False)  # SQLite's own printf, for this connection's thread
+    own.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+
+    def as_int(value) -> int:
+        # text such as ' 1000000000x' or a blob of digits is a number to SQLite: let it say which
+        return value if isinstance(value, int) else int(own.execute("select printf('%d', ?)", (value,)).fetchone()[0])
+
+    def printf(*args):
+        if not args:
+            return None
+        fmt = args[0].decode("utf-8", "replace") if isinstance(args[0], bytes) else args[0]
+        if isinstance(fmt, str) and repeats_too_often(fmt, args[1:], as_int):
+            return None  # what SQLite returns too, 6-7 s later
+        return own.execute(f"select printf({', '.join('?' * len(args))})", args).fetchone()[0]
+
+    for name in ("printf", "format"):
+        conn.create_function(name, -1, printf, deterministic=True)
+
+
 def limit_connection(conn) -> None:
     if hasattr(conn, "setlimit"):  # Python 3.11+
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
     conn.row_factory = ResultBudget()
     conn.execute(f"PRAGMA hard_heap_limit = {HARD_HEAP_LIMIT}")
+    guarded_printf(conn)
 
 
 @hookimpl

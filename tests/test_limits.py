@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import sqlite3
+import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote
@@ -107,17 +108,43 @@ def test_queries_past_the_time_limit_end_in_a_clean_4xx_with_memory_flat(server,
     assert get(f"{server}/civcas.json?sql=select+1")[0] == 200
 
 
+# Formats that make SQLite 3.40's printf repeat a character a billion times: 6-7 s of CPU in one function call,
+# which the time limit cannot interrupt (plugins/civcas_limits.py answers NULL at once).
+REPEATING = ["printf('%.*c', 1000000000, 'x')", "format('%.*c', 1000000000, 'x')", "printf('%.1000000000c', 'x')",
+             "printf('%d %!.*c', 1, 1000000000, 'x')", "printf('%.*c', ' 1000000000 ', 'x')",
+             "printf(x'252e2a63', 1000000000, 'x')", "printf('%.*c', x'31303030303030303030', 'x')"]
+
+
 @pytest.mark.parametrize("renderer", RENDERERS)
 def test_printf_cannot_build_a_huge_string(server, server_pid, renderer):
     # SQLite 3.40's printf() returns NULL when its result would pass the length limit (newer SQLite
-    # raises "string or blob too big", a 400): either way no large value is built or sent.
+    # raises "string or blob too big", a 400): either way no large value is built or sent, and the
+    # answer comes within the time limit, not after SQLite has spent seconds building it.
     sql = "select printf('%.*c', 1000000000, 'x') as s"
     before = vm_rss_mb(server_pid)
+    started = time.monotonic()
     status, body = get(query_url(server, sql, renderer) + ("&_shape=array" if renderer == "json" else ""))
+    assert time.monotonic() - started < production_settings()["sql_time_limit_ms"] / 1000
     assert vm_rss_mb(server_pid) - before < 150
     assert status == 400 or (status == 200 and len(body) < 100_000), (status, body[:300])
     if status == 200 and renderer == "json":
         assert body.strip() == b'[{"s": null}]'
+
+
+def test_printf_is_sqlites_own_except_for_a_repeat_past_the_length_limit():
+    guarded, plain = sqlite3.connect(":memory:"), sqlite3.connect(":memory:")
+    limits.limit_connection(guarded)
+    plain.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limits.MAX_VALUE_BYTES)
+    for call in ["printf('%d|%5.2f|%-8s|%c', 5, 3.14159, 'ab', 'xyz')", "printf('%.*c', 3, 'x')", "printf('%.3c', 'q')",
+                 "printf('%q %Q %w', 'it''s', NULL, 'a\"b')", "printf(NULL)", "printf('%s')", "printf('%%c %.*c', 4, 'z')",
+                 "format('%,d', 1234567)", "printf('%!.2c', 'é')", "printf('%*.*c', 5, 2, 'r')", "printf('%.*c', 'abc', 'x')",
+                 "printf(12, 3)", "printf('%lld %lli', 1, 2)", "printf('%.*c', x'31303030', 'x')", "printf('%.*c', -5, 'x')",
+                 "printf('%.*c', 1000000, 'x')", "printf('%.*c')", "printf('%c', 65)"]:
+        assert tuple(guarded.execute("select " + call).fetchone()) == plain.execute("select " + call).fetchone(), call
+    for call in REPEATING:
+        assert tuple(guarded.execute("select " + call).fetchone()) == (None,), call
+    assert limits.repeats_too_often("%.*c", (limits.MAX_VALUE_BYTES + 1, "x"), int)
+    assert not limits.repeats_too_often("%.*s %c", (limits.MAX_VALUE_BYTES + 1, "x", "y"), int)
 
 
 @pytest.mark.parametrize("path", [

@@ -18,13 +18,18 @@ set on every connection Datasette opens (the `prepare_connection` hook):
 * SQLite's own heap (sorters, group_concat, temporary b-trees) is capped by ``PRAGMA
   hard_heap_limit`` for the process.
 
-One bound on time as well. Datasette's time limit (sql_time_limit_ms) interrupts a query between steps, never
-inside one function call, and SQLite 3.40's ``printf('%.*c', 1000000000, 'x')`` (also ``format()``, or
-``%.1000000000c``) spends 6-7 s of CPU repeating the character before it gives up at the length limit and
-returns NULL: one URL held a SQL thread for three times the limit. ``printf`` and ``format`` are replaced on
-every connection by a function that returns that NULL at once when a ``%c`` would repeat its character more
-than ``MAX_VALUE_BYTES`` times, and otherwise asks SQLite's own printf (on a private in-memory connection), so
-every other result is SQLite's.
+Bounds on time as well. Datasette's time limit (sql_time_limit_ms) interrupts a query between steps, never
+inside one function call, and a few of SQLite 3.40's functions can spend seconds in one call on values within
+the length limit: one URL held a SQL thread for several times the limit. They are replaced on every
+connection by a function that answers such a call itself, at once, and hands every other call to SQLite's own
+function (on a private in-memory connection), so their results stay SQLite's:
+
+* ``printf``/``format``: ``printf('%.*c', 1000000000, 'x')`` (or ``%.1000000000c``) spends 6-7 s repeating
+  the character before it gives up at the length limit and returns NULL. A ``%c`` that would repeat its
+  character more than ``MAX_VALUE_BYTES`` times returns that NULL at once.
+* ``instr``/``replace``: SQLite compares the pattern at every position (length x length: 4 s for a pattern
+  of 100,000 characters in a text of 1,000,000, ~12 s at worst). On text (and ``instr`` on two blobs) they
+  are Python's own search, which is linear and gives the same answer; numbers and mixed types go to SQLite.
 
 The deployment adds a process-wide limit on top (scripts/serve.sh: ``ulimit -v``).
 """
@@ -97,13 +102,16 @@ def repeats_too_often(fmt: str, args: tuple, as_int) -> bool:
     return False
 
 
-def guarded_printf(conn) -> None:
-    own = sqlite3.connect(":memory:", check_same_thread=False)  # SQLite's own printf, for this connection's thread
+def guard_functions(conn) -> None:
+    own = sqlite3.connect(":memory:", check_same_thread=False)  # SQLite's own functions, for this connection
     own.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+
+    def sqlite(name: str, args: tuple):
+        return own.execute(f"select {name}({', '.join('?' * len(args))})", args).fetchone()[0]
 
     def as_int(value) -> int:
         # text such as ' 1000000000x' or a blob of digits is a number to SQLite: let it say which
-        return value if isinstance(value, int) else int(own.execute("select printf('%d', ?)", (value,)).fetchone()[0])
+        return value if isinstance(value, int) else int(sqlite("printf", ("%d", value)))
 
     def printf(*args):
         if not args:
@@ -111,10 +119,22 @@ def guarded_printf(conn) -> None:
         fmt = args[0].decode("utf-8", "replace") if isinstance(args[0], bytes) else args[0]
         if isinstance(fmt, str) and repeats_too_often(fmt, args[1:], as_int):
             return None  # what SQLite returns too, 6-7 s later
-        return own.execute(f"select printf({', '.join('?' * len(args))})", args).fetchone()[0]
+        return sqlite("printf", args)
+
+    def instr(text, pattern):
+        if isinstance(text, (str, bytes)) and isinstance(pattern, type(text)):
+            return text.find(pattern) + 1  # characters of text, bytes of blobs: as SQLite counts them
+        return sqlite("instr", (text, pattern))
+
+    def replace(text, pattern, replacement):
+        if isinstance(text, str) and isinstance(pattern, str) and isinstance(replacement, str):
+            return text.replace(pattern, replacement) if pattern else text
+        return sqlite("replace", (text, pattern, replacement))
 
     for name in ("printf", "format"):
         conn.create_function(name, -1, printf, deterministic=True)
+    conn.create_function("instr", 2, instr, deterministic=True)
+    conn.create_function("replace", 3, replace, deterministic=True)
 
 
 def limit_connection(conn) -> None:
@@ -122,7 +142,7 @@ def limit_connection(conn) -> None:
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
     conn.row_factory = ResultBudget()
     conn.execute(f"PRAGMA hard_heap_limit = {HARD_HEAP_LIMIT}")
-    guarded_printf(conn)
+    guard_functions(conn)
 
 
 @hookimpl

@@ -113,6 +113,29 @@ def test_queries_past_the_time_limit_end_in_a_clean_4xx_with_memory_flat(server,
 REPEATING = ["printf('%.*c', 1000000000, 'x')", "format('%.*c', 1000000000, 'x')", "printf('%.1000000000c', 'x')",
              "printf('%d %!.*c', 1, 1000000000, 'x')", "printf('%.*c', ' 1000000000 ', 'x')",
              "printf(x'252e2a63', 1000000000, 'x')", "printf('%.*c', x'31303030303030303030', 'x')"]
+# SQLite's instr() and replace() compare the pattern at every position: 4 s for one call on these values.
+A_LOT, PATTERN = "replace(hex(zeroblob(499999)), '0', 'a')", "replace(hex(zeroblob(100000)), '0', 'a') || 'b'"
+SEARCHING = [f"instr({A_LOT}, {PATTERN})", f"length(replace({A_LOT}, {PATTERN}, 'x'))"]
+# Calls whose answers must stay SQLite's own.
+ORDINARY = [
+    "printf('%d|%5.2f|%-8s|%c', 5, 3.14159, 'ab', 'xyz')", "printf('%.*c', 3, 'x')", "printf('%.3c', 'q')",
+    "printf('%q %Q %w', 'it''s', NULL, 'a\"b')", "printf(NULL)", "printf('%s')", "printf('%%c %.*c', 4, 'z')",
+    "format('%,d', 1234567)", "printf('%!.2c', 'é')", "printf('%*.*c', 5, 2, 'r')", "printf('%.*c', 'abc', 'x')",
+    "printf(12, 3)", "printf('%lld %lli', 1, 2)", "printf('%.*c', x'31303030', 'x')", "printf('%.*c', -5, 'x')",
+    "printf('%.*c', 1000000, 'x')", "printf('%.*c')", "printf('%c', 65)",
+    "instr('abcdé', 'é')", "instr(12345, 34)", "instr(NULL, 'a')", "instr('a', '')", "instr('', '')", "instr(x'', x'')",
+    "instr(x'616263', x'63')", "instr('abc', x'63')", "instr(cast('aé' || 'b' as blob), x'62')", "instr('aéb', 'b')",
+    "replace('abc', '', 'x')", "replace(NULL, 'a', 'b')", "replace('aaa', 'a', NULL)", "replace(123, 2, 9)",
+    "replace('', '', '')", "replace('aaaa', 'aa', 'b')", "replace('aéa', 'a', 'é')", "replace(x'616263', 'b', 'x')",
+] + [call.replace("499999", "50000").replace("100000", "1000") for call in SEARCHING]  # the same, 1/1000 the work
+
+
+@pytest.mark.parametrize("call", SEARCHING + REPEATING[:1])
+def test_one_function_call_cannot_outlast_the_time_limit(server, call):
+    started = time.monotonic()
+    status, body = get(query_url(server, f"select {call} as v", "json") + "&_shape=array")
+    assert time.monotonic() - started < production_settings()["sql_time_limit_ms"] / 1000
+    assert status == 200, body[:300]
 
 
 @pytest.mark.parametrize("renderer", RENDERERS)
@@ -131,18 +154,16 @@ def test_printf_cannot_build_a_huge_string(server, server_pid, renderer):
         assert body.strip() == b'[{"s": null}]'
 
 
-def test_printf_is_sqlites_own_except_for_a_repeat_past_the_length_limit():
+def test_guarded_functions_answer_as_sqlites_own():
+    """plugins/civcas_limits.py replaces printf, format, instr and replace: the same answers as SQLite's."""
     guarded, plain = sqlite3.connect(":memory:"), sqlite3.connect(":memory:")
     limits.limit_connection(guarded)
     plain.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limits.MAX_VALUE_BYTES)
-    for call in ["printf('%d|%5.2f|%-8s|%c', 5, 3.14159, 'ab', 'xyz')", "printf('%.*c', 3, 'x')", "printf('%.3c', 'q')",
-                 "printf('%q %Q %w', 'it''s', NULL, 'a\"b')", "printf(NULL)", "printf('%s')", "printf('%%c %.*c', 4, 'z')",
-                 "format('%,d', 1234567)", "printf('%!.2c', 'é')", "printf('%*.*c', 5, 2, 'r')", "printf('%.*c', 'abc', 'x')",
-                 "printf(12, 3)", "printf('%lld %lli', 1, 2)", "printf('%.*c', x'31303030', 'x')", "printf('%.*c', -5, 'x')",
-                 "printf('%.*c', 1000000, 'x')", "printf('%.*c')", "printf('%c', 65)"]:
+    for call in ORDINARY:
         assert tuple(guarded.execute("select " + call).fetchone()) == plain.execute("select " + call).fetchone(), call
     for call in REPEATING:
         assert tuple(guarded.execute("select " + call).fetchone()) == (None,), call
+    assert [guarded.execute("select " + call).fetchone()[0] for call in SEARCHING] == [0, 999_998]
     assert limits.repeats_too_often("%.*c", (limits.MAX_VALUE_BYTES + 1, "x"), int)
     assert not limits.repeats_too_often("%.*s %c", (limits.MAX_VALUE_BYTES + 1, "x", "y"), int)
 

@@ -30,6 +30,15 @@ function (on a private in-memory connection), so their results stay SQLite's:
 * ``instr``/``replace``: SQLite compares the pattern at every position (length x length: 4 s for a pattern
   of 100,000 characters in a text of 1,000,000, ~12 s at worst). On text (and ``instr`` on two blobs) they
   are Python's own search, which is linear and gives the same answer; numbers and mixed types go to SQLite.
+* ``trim``/``ltrim``/``rtrim`` with a set of characters: SQLite compares each character with every one of the
+  set (5 s for 40,000 by 40,000, minutes at the length limit). On text they look each character up in a
+  Python set instead.
+* ``like``/``glob`` compare the pattern at every position too: 13 s for a pattern of 40,000 characters in a
+  text of 200,000. They stay SQLite's (a Python ``like`` would slow every `__contains` filter), but a
+  pattern may be at most ``MAX_PATTERN_BYTES`` long (SQLite's default: 50,000), which bounds one call to
+  ~0.3 s at the length limit; a longer one is refused with "LIKE or GLOB pattern too complex" (a 400).
+
+A query made of many such calls is ended near its time limit by plugins/civcas_deadline.py.
 
 The deployment adds a process-wide limit on top (scripts/serve.sh: ``ulimit -v``).
 """
@@ -46,6 +55,8 @@ MAX_VALUE_BYTES = 1_000_000
 # What one query may hand to a renderer, in rendered characters (see _cost): 2,000 rows of 4 KB
 # each fit, 48 MB of JSON is the worst case.
 MAX_RESULT_BYTES = 48_000_000
+# The longest LIKE or GLOB pattern, in bytes: a `__contains` filter of 126 ASCII or 63 Arabic characters.
+MAX_PATTERN_BYTES = 128
 # SQLite's heap for the whole process (page caches of every connection included).
 HARD_HEAP_LIMIT = 512 * 1024 * 1024
 
@@ -73,6 +84,9 @@ class ResultBudget:
         spent = self.spent.get(cursor, 0) + sum(_cost(v) for v in row)
         if spent > self.limit:
             self.spent.pop(cursor, None)
+            # Ends the statement now: a statement left half-read (until the garbage collector frees this cursor)
+            # would keep an interrupt of its connection (plugins/civcas_deadline.py) in force for later queries.
+            cursor.close()
             # OperationalError is what Datasette's views turn into a 400 with the message shown.
             raise sqlite3.OperationalError(TOO_LARGE)
         self.spent[cursor] = spent
@@ -131,8 +145,25 @@ def guard_functions(conn) -> None:
             return text.replace(pattern, replacement) if pattern else text
         return sqlite("replace", (text, pattern, replacement))
 
+    def trimmer(name: str, left: bool, right: bool):
+        def trim(text, characters):
+            if not (isinstance(text, str) and isinstance(characters, str)):
+                return sqlite(name, (text, characters))
+            if len(characters) < 64:
+                return text.strip(characters) if left and right else \
+                    text.lstrip(characters) if left else text.rstrip(characters)
+            drop, start, end = set(characters), 0, len(text)
+            while left and start < end and text[start] in drop:
+                start += 1
+            while right and end > start and text[end - 1] in drop:
+                end -= 1
+            return text[start:end]
+        return trim
+
     for name in ("printf", "format"):
         conn.create_function(name, -1, printf, deterministic=True)
+    for name, left, right in (("trim", True, True), ("ltrim", True, False), ("rtrim", False, True)):
+        conn.create_function(name, 2, trimmer(name, left, right), deterministic=True)
     conn.create_function("instr", 2, instr, deterministic=True)
     conn.create_function("replace", 3, replace, deterministic=True)
 
@@ -140,6 +171,7 @@ def guard_functions(conn) -> None:
 def limit_connection(conn) -> None:
     if hasattr(conn, "setlimit"):  # Python 3.11+
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, MAX_PATTERN_BYTES)
     conn.row_factory = ResultBudget()
     conn.execute(f"PRAGMA hard_heap_limit = {HARD_HEAP_LIMIT}")
     guard_functions(conn)

@@ -20,6 +20,9 @@ from conftest import PLUGINS, http_get, production_settings
 spec = importlib.util.spec_from_file_location("civcas_limits", PLUGINS / "civcas_limits.py")
 limits = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(limits)
+spec = importlib.util.spec_from_file_location("civcas_deadline", PLUGINS / "civcas_deadline.py")
+deadline = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(deadline)
 
 # The attack and its relatives: one huge value, many large values, huge intermediates.
 HUGE_SQL = [
@@ -116,6 +119,10 @@ REPEATING = ["printf('%.*c', 1000000000, 'x')", "format('%.*c', 1000000000, 'x')
 # SQLite's instr() and replace() compare the pattern at every position: 4 s for one call on these values.
 A_LOT, PATTERN = "replace(hex(zeroblob(499999)), '0', 'a')", "replace(hex(zeroblob(100000)), '0', 'a') || 'b'"
 SEARCHING = [f"instr({A_LOT}, {PATTERN})", f"length(replace({A_LOT}, {PATTERN}, 'x'))"]
+# ...and trim() compares each character with every one of the set: 10 s for one call on these.
+SET = "replace(hex(zeroblob(20000)), '0', 'b') || 'a'"
+TRIMMING = [f"length(trim({A_LOT.replace('499999', '20000')} || 'c', {SET}))",
+            f"length(rtrim('c' || {A_LOT.replace('499999', '20000')}, {SET}))"]
 # Calls whose answers must stay SQLite's own.
 ORDINARY = [
     "printf('%d|%5.2f|%-8s|%c', 5, 3.14159, 'ab', 'xyz')", "printf('%.*c', 3, 'x')", "printf('%.3c', 'q')",
@@ -127,15 +134,58 @@ ORDINARY = [
     "instr(x'616263', x'63')", "instr('abc', x'63')", "instr(cast('aé' || 'b' as blob), x'62')", "instr('aéb', 'b')",
     "replace('abc', '', 'x')", "replace(NULL, 'a', 'b')", "replace('aaa', 'a', NULL)", "replace(123, 2, 9)",
     "replace('', '', '')", "replace('aaaa', 'aa', 'b')", "replace('aéa', 'a', 'é')", "replace(x'616263', 'b', 'x')",
-] + [call.replace("499999", "50000").replace("100000", "1000") for call in SEARCHING]  # the same, 1/1000 the work
+    "trim('  abc  ', ' ')", "ltrim('xxabcxx', 'x')", "rtrim('xxabcxx', 'x')", "trim('aé', 'é')", "trim(NULL, 'a')",
+    "trim('abc', NULL)", "trim('abc', '')", "trim(123, 3)", "trim('', 'a')", "trim('aaa', 'a')", "rtrim(x'616263', 'c')",
+] + [call.replace("499999", "50000").replace("100000", "1000") for call in SEARCHING] + [  # the same, less work
+    call.replace("20000", "200") for call in TRIMMING]
 
 
-@pytest.mark.parametrize("call", SEARCHING + REPEATING[:1])
+@pytest.mark.parametrize("call", SEARCHING + TRIMMING + REPEATING[:1])
 def test_one_function_call_cannot_outlast_the_time_limit(server, call):
     started = time.monotonic()
     status, body = get(query_url(server, f"select {call} as v", "json") + "&_shape=array")
     assert time.monotonic() - started < production_settings()["sql_time_limit_ms"] / 1000
     assert status == 200, body[:300]
+
+
+def slow_like_sql(select: str) -> str:
+    """`x like y` takes ~0.3 s for SQLite here: the longest pattern allowed, on 980,000 characters."""
+    longest = limits.MAX_PATTERN_BYTES - 2
+    return (f"with recursive r(i) as (select 1 union all select i + 1 from r where i < 30), "
+            f"t(x, y) as (select {A_LOT.replace('499999', '490000')}, "
+            f"'%' || replace(hex(zeroblob({longest // 2})), '0', 'a') || 'b') {select}")
+
+
+def test_a_loop_of_slow_calls_ends_at_the_time_limit(server):
+    """plugins/civcas_deadline.py: Datasette checks its time limit every 1,000 instructions, a few hundred rows
+    of this query (30 rows ran 14 s); the watchdog interrupts it at the next row past the limit, and the server
+    answers as for any time-out."""
+    limit = production_settings()["sql_time_limit_ms"] / 1000
+    started = time.monotonic()
+    status, body = get(query_url(server, slow_like_sql("select count(*) from t, r where (x || i) like y"), "json"))
+    assert time.monotonic() - started < limit + 1.0  # the limit, the call under way, the answer
+    assert status == 400 and b"SQL query took too long" in body, body[:300]
+    assert get(query_url(server, "select 1", "json"))[0] == 200
+
+
+def test_a_statement_may_name_only_so_many_like_operators(server):
+    """Nothing stops a row half-way, so one statement may name at most MAX_PATTERN_CALLS LIKE/GLOB operators."""
+    calls = " + ".join(["(x like y)"] * (deadline.MAX_PATTERN_CALLS + 1))
+    status, body = get(query_url(server, slow_like_sql(f"select {calls} as n from t"), "json"))
+    assert status == 400 and b"not authorized" in body, body[:300]
+    status, body = get(query_url(server, "select 1 where 'a' like 'a' and 'b' glob 'b'", "json"))
+    assert status == 200, body[:300]
+    # Datasette's table filters: one LIKE each.
+    status, _ = get(f"{server}/civcas/incidents.json?title__contains=a&summary__contains=e&place__contains=a")
+    assert status == 200
+
+
+def test_a_like_pattern_longer_than_the_limit_is_refused(server):
+    too_long = "x" * (limits.MAX_PATTERN_BYTES + 1)
+    status, body = get(query_url(server, f"select 'a' like '{too_long}'", "json"))
+    assert status == 400 and b"pattern too complex" in body, body[:300]
+    status, _ = get(f"{server}/civcas/incidents.json?title__contains=" + "x" * (limits.MAX_PATTERN_BYTES - 2))
+    assert status == 200
 
 
 @pytest.mark.parametrize("renderer", RENDERERS)
@@ -164,6 +214,7 @@ def test_guarded_functions_answer_as_sqlites_own():
     for call in REPEATING:
         assert tuple(guarded.execute("select " + call).fetchone()) == (None,), call
     assert [guarded.execute("select " + call).fetchone()[0] for call in SEARCHING] == [0, 999_998]
+    assert [guarded.execute("select " + call).fetchone()[0] for call in TRIMMING] == [1, 1]
     assert limits.repeats_too_often("%.*c", (limits.MAX_VALUE_BYTES + 1, "x"), int)
     assert not limits.repeats_too_often("%.*s %c", (limits.MAX_VALUE_BYTES + 1, "x", "y"), int)
 
@@ -266,3 +317,23 @@ def test_csv_can_start_with_a_byte_order_mark_for_excel(server):
     assert status == 200 and body.startswith(b"place_id,")
     status, body = get(f"{server}/civcas/places.csv?_bom=1&_stream=1")
     assert status == 200 and body.startswith(b"\xef\xbb\xbf" + b"place_id,")
+
+
+def test_an_interrupted_connection_serves_the_next_query():
+    """SQLite keeps an interrupt in force while any statement of the connection is running; a statement left
+    half-read by an earlier query (its cursor waiting for the garbage collector) would then fail every later
+    query on that connection. The watchdog's query wrapper clears it."""
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    limits.limit_connection(conn)
+
+    class Lost:  # an unreachable cycle holding a half-read cursor, as a failed query's traceback leaves one
+        pass
+    lost = Lost()
+    lost.me, lost.cursor = lost, conn.execute("select 1 union all select 2")
+    lost.cursor.fetchone()
+    del lost
+    slow = slow_like_sql("select count(*) from t, r where (x || i) like y")
+    with pytest.raises(sqlite3.OperationalError, match="interrupted"):
+        with deadline.sqlite_timelimit(conn, 100):
+            conn.execute(slow).fetchall()
+    assert conn.execute("select 1").fetchone()[0] == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 import subprocess
 import sys
@@ -184,6 +185,22 @@ def test_security_headers_on_every_response(server, path):
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["x-frame-options"] == "SAMEORIGIN"
     assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+
+
+def test_static_files_are_cached_and_pages_are_not(server):
+    """plugins/civcas_headers.py: a browser keeps Datasette's hashed files a year and the other static files and
+    the documentation an hour; data pages and JSON keep Datasette's own (default_cache_ttl), errors none."""
+    home = http_get(server + "/")[2].decode()
+    hashed = re.search(r'href="(/-/static/app\.css\?[0-9a-f]+)"', home)
+    assert hashed, "the home page links Datasette's style sheet by its hash"
+    assert headers_of(server + hashed.group(1))[1]["cache-control"] == "public, max-age=31536000, immutable"
+    for path in ["/-/static/app.css", "/-/static-plugins/datasette-leaflet/leaflet-v1.7.1.js", "/docs/methodology.md"]:
+        status, headers = headers_of(server + path)
+        assert status == 200 and headers["cache-control"] == "public, max-age=3600", path
+    for path in ["/", "/civcas/incidents", "/civcas/incidents.json", f"/civcas/incidents/{INCIDENT}",
+                 "/-/static/no-such-file.css"]:
+        caching = headers_of(server + path)[1].get("cache-control", "")
+        assert "immutable" not in caching and "3600" not in caching, (path, caching)
 
 
 def test_the_policy_lets_the_site_work(browser, server, built_db):

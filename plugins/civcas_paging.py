@@ -16,7 +16,10 @@ Datasette takes its second code path, which orders by the column and then the pr
   `col < top or col is null` selects every row.
 
 Counts and facets are computed without `_next` and are unchanged; the next page's link is Datasette's own.
-The streamed CSV (`_stream=1`), which refuses `_next`, is left alone.
+The streamed CSV (`_stream=1`), which refuses `_next`, is left alone, except for its page size: Datasette 0.65.5
+reads the first page of a stream with `_size=max` (2,000 rows) but every later one at the table's page size
+(50 rows for incidents), unless the URL itself says `_size=max`: 40 times the queries, and 3 MB/s at 1,000,000
+incidents. A stream without `_size` is asked for with `_size=max` (Datasette's own "Download CSV" form adds it).
 """
 from __future__ import annotations
 
@@ -68,10 +71,15 @@ def asgi_wrapper(datasette):
                     if table in await table_names(datasette):
                         query = scope.get("query_string", b"").decode("latin-1")
                         pairs = parse_qsl(query, keep_blank_values=True)
-                        extra = first_page_next(datasette, table, dict(pairs))
+                        args, added = dict(pairs), []
+                        extra = first_page_next(datasette, table, args)
                         if extra is not None:
-                            pairs.append(("_next", extra))
-                            scope = {**scope, "query_string": urlencode(pairs, safe="$,~").encode("latin-1")}
+                            added.append(("_next", extra))
+                        elif parts[1].endswith(".csv") and args.get("_stream") and "_size" not in args:
+                            added.append(("_size", "max"))
+                        if added:
+                            query = urlencode(pairs + added, safe="$,~")
+                            scope = {**scope, "query_string": query.encode("latin-1")}
             await app(scope, receive, send)
         return paging
     return wrap

@@ -661,6 +661,28 @@ async def test_csv(ds, built_db):
     assert canned.status_code == 200 and canned.text.startswith("incident_id,incident,metric")
 
 
+async def test_a_streamed_csv_reads_pages_of_max_returned_rows(ds, built_db):
+    """plugins/civcas_paging.py: Datasette 0.65.5 reads every page of a stream after the first at the table's page
+    size (50) unless the URL says `_size=max`; every row is still there, read in pages of max_returned_rows."""
+    from datasette.tracer import capture_traces
+
+    total = sql_value(built_db, "select count(*) from figures")
+    size = ds.setting("max_returned_rows")
+    for path in [f"/{DB}/figures.csv?_stream=on", f"/{DB}/figures.csv?_stream=on&_size=max"]:
+        traces = []
+        with capture_traces(traces):
+            response = await ds.client.get(path)
+        assert len(list(csv.DictReader(io.StringIO(response.text)))) == total, path
+        pages = [t for t in traces if re.match(r"select figure_id, ", t.get("sql", ""))]
+        assert len(pages) == total // size + 1, (path, len(pages))
+    # A page size the URL asks for is kept.
+    traces = []
+    with capture_traces(traces):
+        response = await ds.client.get(f"/{DB}/figures.csv?_stream=on&_size=100")
+    assert len(list(csv.DictReader(io.StringIO(response.text)))) == total
+    assert len([t for t in traces if re.match(r"select figure_id, ", t.get("sql", ""))]) == total // 100 + 1
+
+
 async def test_whole_database_download(ds, built_db):
     response = await ds.client.get(f"/{DB}.db")
     assert response.status_code == 200

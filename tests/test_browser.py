@@ -7,8 +7,6 @@ are blocked): the tests assert on markers, popups and the map view, never on til
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest

@@ -11,8 +11,6 @@ import csv
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from pins.facts import INCIDENT_FACTS_SQL, SERIES_SQL, rows_as_text
 
 PINS = Path(__file__).parent / "pins"

@@ -98,7 +98,9 @@ class Watchdog:
                     continue
                 heapq.heappop(self.heap)
                 del self.live[ticket]
-                conn.interrupt()  # still running past its deadline (under the lock: it cannot have ended)
+                # Not disarmed: still running past its deadline, or finishing just now (its wrapper then finds the
+                # deadline gone and clears the interrupt, see clear_interrupt).
+                conn.interrupt()
 
 
 WATCHDOG = Watchdog()

@@ -75,7 +75,8 @@ class Watchdog:
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self.run, name="civcas-deadline", daemon=True)
                 self.thread.start()
-            self.wake.notify()
+            if self.heap[0][1] == ticket:
+                self.wake.notify()  # the earliest deadline now; otherwise the watchdog wakes before it anyway
         return ticket
 
     def disarm(self, ticket: int) -> bool:

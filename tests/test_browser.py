@@ -50,7 +50,7 @@ def heisha(built_db) -> dict:
 @pytest.fixture
 def page(browser, server):
     """A fresh page that records JavaScript errors and never leaves the local server."""
-    with local_page(browser, server) as p:
+    with local_page(browser) as p:
         yield p
 
 
@@ -185,7 +185,7 @@ def test_incidents_map_draws_10k_points_within_2_seconds(browser, served_10k):
     expected = sql_rows(built, f"select count(*) as n from incidents where {GEOLOCATED}")[0]["n"]
     assert expected > 9_000  # nearly every synthetic incident is geolocated
     assert expected <= MAP_CONFIG["max_points"]
-    with local_page(browser, base) as page:
+    with local_page(browser) as page:
         page.goto(f"{base}/{DB}/incidents")  # warm the server's caches and the browser's
         page.wait_for_selector(".civcas-incidents-map[data-civcas-map-points]", timeout=15_000)
         page.goto(f"{base}/{DB}/incidents")
@@ -206,7 +206,7 @@ def test_incidents_map_stops_at_max_points_and_says_so(browser, served_10k):
     """A list longer than the cap maps its first rows and says how to see the rest: the 10,000 incidents against a
     cap lowered to 2,000 for this page stand for 1,000,000 against the real one (max_points)."""
     base, built = served_10k
-    with local_page(browser, base) as page:
+    with local_page(browser) as page:
         page.add_init_script("window.CIVCAS_MAP_MAX_POINTS = 2000;")
         page.goto(f"{base}/{DB}/incidents")
         page.wait_for_selector(".civcas-incidents-map[data-civcas-map-complete=false]", timeout=15_000)

@@ -28,7 +28,7 @@ def console_errors(page) -> list[str]:
 
 @pytest.fixture
 def page(browser, server):
-    with local_page(browser, server) as p:
+    with local_page(browser) as p:
         p.console_errors = []
         p.on("console", lambda m: p.console_errors.append(m.text) if m.type == "error" else None)
         yield p

@@ -113,7 +113,7 @@ def injected(page) -> list[str]:
 
 
 def test_markup_in_the_data_stays_text_on_every_page(browser, hostile_site):
-    with local_page(browser, hostile_site) as page:
+    with local_page(browser) as page:
         for url in pages_to_open(hostile_site):
             response = page.goto(url)
             assert response.status == 200, url
@@ -136,7 +136,7 @@ def test_markup_stays_text_in_the_feed(hostile_site):
 
 
 def test_markup_stays_text_in_the_map_popup(browser, hostile_site):
-    with local_page(browser, hostile_site) as page:
+    with local_page(browser) as page:
         page.goto(f"{hostile_site}/civcas/incidents?incident_id={INCIDENT}")
         page.wait_for_selector(".leaflet-marker-icon")
         page.locator(".leaflet-marker-icon").first.click()
@@ -205,7 +205,7 @@ def test_static_files_are_cached_and_pages_are_not(server):
 
 def test_the_policy_lets_the_site_work(browser, server, built_db):
     """Every page the site links from its home page loads under the policy with no violation; the map draws."""
-    with local_page(browser, server) as page:
+    with local_page(browser) as page:
         for path in ["/", "/civcas", "/civcas/incidents", f"/civcas/incidents/{INCIDENT}",
                      "/civcas/incidents_in_date_range", "/civcas/admitted_vs_reported", "/civcas/search_everything"]:
             page.goto(server + path)
@@ -218,7 +218,7 @@ def test_the_policy_lets_the_site_work(browser, server, built_db):
 
 def test_the_detector_sees_a_real_injection(browser, server):
     """The checks above can fail: the same payloads, inserted as markup instead of text, are caught."""
-    with local_page(browser, server) as page:
+    with local_page(browser) as page:
         page.goto(server + "/-/versions")
         page.evaluate("(html) => { document.body.insertAdjacentHTML('beforeend', html); }", "".join(PAYLOADS))
         page.wait_for_timeout(300)

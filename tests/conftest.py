@@ -21,6 +21,23 @@ SERVE = ROOT / "scripts" / "serve.sh"
 PLUGINS = ROOT / "plugins"
 
 
+def plugin_file(name: str, as_name: str | None = None):
+    """A fresh module made from plugins/<name>.py (Datasette loads the same file under its own name)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(as_name or name, PLUGINS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def registered_plugin(name: str):
+    """The module Datasette registered from plugins/<name>.py (the one its hooks run), once a Datasette exists."""
+    from datasette.plugins import pm
+
+    return next(p for registered, p in pm.list_name_plugin() if registered.endswith(f"{name}.py"))
+
+
 def run_build(*args: str) -> subprocess.CompletedProcess:
     """Run the build contract exactly as a curator would: python build.py ARGS."""
     return subprocess.run([sys.executable, str(ROOT / "build.py"), *args], cwd=ROOT,

@@ -6,7 +6,6 @@ the server must keep answering afterwards.
 """
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
 import time
 import urllib.request
@@ -15,14 +14,10 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import PLUGINS, http_get, production_settings
+from conftest import PLUGINS, http_get, plugin_file, production_settings
 
-spec = importlib.util.spec_from_file_location("civcas_limits", PLUGINS / "civcas_limits.py")
-limits = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(limits)
-spec = importlib.util.spec_from_file_location("civcas_deadline", PLUGINS / "civcas_deadline.py")
-deadline = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(deadline)
+limits = plugin_file("civcas_limits")
+deadline = plugin_file("civcas_deadline")
 
 # The attack and its relatives: one huge value, many large values, huge intermediates.
 HUGE_SQL = [

@@ -6,7 +6,6 @@ built database with sqlite3, so the tests keep passing while curators add rows.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import math
 import re
@@ -20,7 +19,7 @@ from markupsafe import escape
 
 from bench.site import MAP_QUERY
 from civcas.pagedata import FACETS
-from conftest import PLUGINS, ROOT, production_settings
+from conftest import ROOT, plugin_file, production_settings, registered_plugin
 
 DB = "civcas"
 METADATA = parse_metadata((ROOT / "metadata.yml").read_text(encoding="utf-8"))
@@ -295,9 +294,7 @@ async def test_incidents_near_raqqa(ds, built_db, params):
 
 async def test_incidents_near_works_without_sqlite_math_functions(built_db):
     """plugins/civcas_sql_functions.py gives the same answer as SQLite's own math functions."""
-    spec = importlib.util.spec_from_file_location("civcas_sql_functions_test", PLUGINS / "civcas_sql_functions.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = plugin_file("civcas_sql_functions", "civcas_sql_functions_test")
     params = {"latitude": "", "longitude": "", "km": ""}
     builtin = sql_rows(built_db, query_sql("incidents_near"), params)
     with connect(built_db) as conn:
@@ -568,16 +565,11 @@ async def test_search_box(ds, built_db, table):
     assert sorted(r[pk] for r in data) == sorted(r["pk"] for r in expected)
 
 
-def search_plugin():
-    from datasette.plugins import pm
-    return next(p for name, p in pm.list_name_plugin() if name.endswith("civcas_search.py"))
-
-
 async def test_search_takes_the_cheapest_way_at_a_million(ds):
     """plugins/civcas_search.py's choice, against what was measured at 1,000,000 incidents with pages of 50
     (docs/performance.md, "Site"): a word in 30 % of them is probed, one in 6 % listed, one in 0.1 % read
     Datasette's way."""
-    way = search_plugin().way
+    way = registered_plugin("civcas_search").way
     assert way(305_000, 1_000_000, 50) == "probe"
     assert way(1_000_000, 1_000_000, 50) == "probe"
     assert way(59_392, 1_000_000, 50) == "list"
@@ -591,7 +583,7 @@ async def test_common_word_search_walks_the_list_in_order(ds, built_db, chosen, 
     """plugins/civcas_search.py: a word matching a large share of the incidents is searched by walking the list's
     index in its order (here in pages of 3 rows, each way forced by its cost); every page, the order and the
     count are as Datasette's own."""
-    plugin = search_plugin()
+    plugin = registered_plugin("civcas_search")
     monkeypatch.setattr(plugin, "COST_PROBE" if chosen == "probe" else "COST_LIST", 0.0)
     word = "strike"
     expected = [r["incident_id"] for r in sql_rows(
@@ -618,7 +610,7 @@ async def test_rare_word_search_is_datasettes_own(ds, built_db):
     word = "Heisha"
     data = await get_json(ds, f"/{DB}/incidents.json", _search=word)
     total = sql_value(built_db, "select max(rowid) from incidents")
-    assert search_plugin().way(len(data["rows"]), total, 50) is None
+    assert registered_plugin("civcas_search").way(len(data["rows"]), total, 50) is None
     assert "rowid in (select rowid from incidents_fts" in data["query"]["sql"]
     assert "+incidents.rowid" not in data["query"]["sql"]
     assert data["filtered_table_rows_count"] == len(data["rows"]) > 0
@@ -918,9 +910,7 @@ async def test_the_server_freezes_what_start_up_made_and_collects_less_often(ds)
     # slowest requests at 1,000,000 incidents (docs/performance.md); the `ds` fixture has run the start-up hooks.
     import gc
 
-    from datasette.plugins import pm
-
-    plugin = next(p for name, p in pm.list_name_plugin() if name.endswith("civcas_gc.py"))
+    plugin = registered_plugin("civcas_gc")
     assert gc.get_threshold() == plugin.THRESHOLDS and plugin.THRESHOLDS[0] > 700
     assert gc.get_freeze_count() > 10_000  # Datasette, Jinja and the plugins, at least
 

@@ -32,7 +32,7 @@ function (on a private in-memory connection), so their results stay SQLite's:
   are Python's own search, which is linear and gives the same answer; numbers and mixed types go to SQLite.
 * ``trim``/``ltrim``/``rtrim`` with a set of characters: SQLite compares each character with every one of the
   set (5 s for 40,000 by 40,000, minutes at the length limit). On text they look each character up in a
-  Python set instead.
+  Python set instead (Python's own strip compares with every character of the set too).
 * ``like``/``glob`` compare the pattern at every position too: 13 s for a pattern of 40,000 characters in a
   text of 200,000. They stay SQLite's (a Python ``like`` would slow every `__contains` filter), but a
   pattern may be at most ``MAX_PATTERN_BYTES`` long (SQLite's default: 50,000), which bounds one call to
@@ -149,9 +149,6 @@ def guard_functions(conn) -> None:
         def trim(text, characters):
             if not (isinstance(text, str) and isinstance(characters, str)):
                 return sqlite(name, (text, characters))
-            if len(characters) < 64:
-                return text.strip(characters) if left and right else \
-                    text.lstrip(characters) if left else text.rstrip(characters)
             drop, start, end = set(characters), 0, len(text)
             while left and start < end and text[start] in drop:
                 start += 1

@@ -17,8 +17,8 @@ to test a row, each best for its own range of words:
   look-up in the full-text index for each row walked: ~50 µs a row, but nothing to make first, so it wins for a
   word in most incidents ("air": 1,000,000 matches, a list would take 170 ms; 51 probes take 3 ms).
 
-Datasette's own way costs 2-7 µs per match (the page and the count; more for a rarer word). With `m` matches, `n` rows and a page of
-`p`, a walk tests about p x n / m rows, so this plugin picks per request the least of
+Datasette's own way costs 2-7 µs per match (the page and the count; more for a rarer word). With `m` matches,
+`n` rows and a page of `p`, a walk tests about p x n / m rows, so this plugin picks per request the least of
 
     datasette  5 m          list  0.17 m + 0.2 p n / m          probe  50 p n / m
 

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from threading import Event
 from typing import Callable, Iterator
 
 from .schema import Table
@@ -131,20 +132,33 @@ def load_tables(conn: sqlite3.Connection, tables: tuple[Table, ...], raw_dir: Pa
     copiers: for a table whose copy reads the other tables (the incidents, with the columns derived from their
     figures), the function that copies it in place of copy_typed; it runs once every other table is copied.
     after_validation: more work on a staged table once it is validated and valid, one table at a time in a
-    thread of its own, finished before this returns (the build fills the table's full-text index from it)."""
+    thread of its own, finished before this returns (the build fills the table's full-text index from it). It is
+    work for a database that will be published: once any file has a problem, it is left undone."""
     copiers = copiers or {}
     loaded: dict[str, LoadedTable] = {}
     checking: list[tuple[LoadedTable, Future, int | None]] = []
     following: list[Future] = []  # the after_validation work, appended to by the validation thread
+    failed = Event()  # a problem in some file: the build will publish nothing
+
+    def validate(lt: LoadedTable) -> tuple[list[Problem], set[int]]:
+        found, bad = validate_staged(lt, then)
+        if found:
+            failed.set()
+        return found, bad
+
+    def follow(lt: LoadedTable) -> None:
+        if not (failed.is_set() or problems):  # problems: the caller's list, with those the staging found
+            after_validation(lt)
+
     try:
         with (ThreadPoolExecutor(max_workers=1, thread_name_prefix="civcas-validate") as validator,
               ThreadPoolExecutor(max_workers=1, thread_name_prefix="civcas-after-validation") as follower):
-            then = None if after_validation is None else lambda lt: following.append(follower.submit(after_validation, lt))
+            then = None if after_validation is None else lambda lt: following.append(follower.submit(follow, lt))
             for table in tables:
                 lt = loaded[table.name] = LoadedTable(table, f"{shown_dir}/{table.name}.csv")
                 if stage(table, raw_dir / f"{table.name}.csv", Path(f"{staging}-{table.name}.building"), lt, problems):
                     later = table.name in copiers
-                    checking.append((lt, validator.submit(validate_staged, lt, then),
+                    checking.append((lt, validator.submit(validate, lt),
                                      None if later else copy_typed(conn, lt, rejected=set())))
             # The copies left for later first: the validation of the last files goes on meanwhile.
             for lt, future, copied in sorted(checking, key=lambda c: c[2] is not None):

@@ -52,4 +52,4 @@ deploy-files: civcas.db
 	$(PY) scripts/deploy_files.py --db civcas.db --out deploy
 
 clean:
-	rm -rf civcas.db inspect-data.json .serving-*
+	rm -rf civcas.db .serving-*

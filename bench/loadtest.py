@@ -1,6 +1,6 @@
 """Bounded load on loopback against the production server: `make loadtest`.
 
-Starts scripts/serve.sh DB (bench.site.Server: `datasette inspect`, then `datasette serve` with every
+Starts scripts/serve.sh DB (bench.site.Server: `datasette serve` with every
 production setting and plugin, stopped by its process group), then for each level of concurrency runs that
 many keep-alive connections for --seconds each. Each connection loops: pick a URL from a weighted mix of what
 people and the map request, GET it, read the body to its end, record status, time and bytes. The mix:

@@ -167,7 +167,7 @@ def print_report(r: dict) -> None:
     if r.get("site"):
         s = r["site"]
         out.append("")
-        out.append(f"site: datasette on {s['database']} (served from {s['db_source']}); startup incl. inspect "
+        out.append(f"site: datasette on {s['database']} (served from {s['db_source']}); startup incl. counting "
                    f"{fmt(s['startup_seconds'])} s; {s['requests']} requests per URL after 2 warm-ups")
         base = s["baseline"]
         out.append(f"{'URL':<58}{'n':>4}{'p50 ms':>9}{'p95 ms':>9}{'x base':>8}  status  ok")
@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                 site_db.replace(served)
             git = git_state()
             with site_mod.Server(served, workdir / "serve.log") as server:
-                log(f"site: datasette up on {server.base} after {server.startup_seconds} s (incl. datasette inspect)")
+                log(f"site: datasette up on {server.base} after {server.startup_seconds} s (incl. counting and hashing the file)")
                 s = site_mod.samples(served, info.get("search_word", "civilians"))
                 urls = site_mod.typical_urls(served.stem, s)
                 base, rows = site_mod.bench_urls(server.base, urls, requests=requests, log=log)

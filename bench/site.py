@@ -1,7 +1,7 @@
 """Time typical page requests against a real datasette server, started the way production starts it.
 
 `Server` runs scripts/serve.sh DB with HOST and PORT in the environment (it runs
-`datasette inspect`, then `datasette serve -i ... --setting ...`), in its own
+`datasette serve -i ... --setting ...`, which counts and hashes the file at start-up), in its own
 session, and stops it by its process-group id. `bench_urls` requests every URL
 two times to warm up, then N times in round-robin order (one request at a time,
 so noise from a shared machine is spread over all URLs alike) and reports p50
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     db = Path(args.db).resolve()
     with Server(db, db.parent / "serve.log") as server:
-        print(f"datasette up on {server.base} after {server.startup_seconds} s (incl. datasette inspect)",
+        print(f"datasette up on {server.base} after {server.startup_seconds} s (incl. counting and hashing the file)",
               file=sys.stderr)
         s = samples(db, args.search_word)
         base, rows = bench_urls(server.base, typical_urls(db.stem, s), requests=args.requests,

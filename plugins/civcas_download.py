@@ -5,8 +5,8 @@ wrapper: 1.9 MB took 60 ms alone and 2.4 s under a load of 16 connections (bench
 file (1M incidents) would take 375,000 hops. This route replaces Datasette's for databases it would let you
 download (the same permission checks, `allow_download`, immutable files only) and sends 1 MB per read. It also
 sends a plain Content-Length (Datasette sends it together with `Transfer-Encoding: chunked`), answers
-`If-None-Match` with 304 on the same ETag (the file's hash from `datasette inspect`), and honours a single
-`Range: bytes=...` (206), so that an interrupted download of a large file can be resumed.
+`If-None-Match` with 304 on the same ETag (the file's hash, taken at start-up by civcas_inspect.py), and honours
+a single `Range: bytes=...` (206), so that an interrupted download of a large file can be resumed.
 Memory stays flat: one chunk per download in flight, and uvicorn waits while the client is slow to read.
 """
 from __future__ import annotations

@@ -19,16 +19,13 @@ SNAPSHOT_DIR="$DIR/.serving-$$"
 mkdir -p "$SNAPSHOT_DIR"
 ln -f "$DB" "$SNAPSHOT_DIR/$(basename "$DB")" 2>/dev/null || cp "$DB" "$SNAPSHOT_DIR/$(basename "$DB")"
 DB="$SNAPSHOT_DIR/$(basename "$DB")"
-INSPECT="$SNAPSHOT_DIR/inspect-data.json"
 DATASETTE="${DATASETTE:-.venv/bin/datasette}"
 # A ceiling on the whole process's memory (virtual, in MB; 0 = none): plugins/civcas_limits.py bounds
 # each request, this bounds everything else. Cloud Run and Fly set the same ceiling with --memory / VM size.
 MEMORY_LIMIT_MB="${MEMORY_LIMIT_MB:-2048}"
 if [ "$MEMORY_LIMIT_MB" != "0" ]; then ulimit -v $((MEMORY_LIMIT_MB * 1024)); fi
-# Immutable databases need a precomputed inspect file, or row counts are recounted on every request.
-"$DATASETTE" inspect "$DB" --inspect-file "$INSPECT"
+# Row counts and the file's hash: taken at start-up by plugins/civcas_inspect.py (what `datasette inspect` wrote).
 exec "$DATASETTE" serve -i "$DB" \
-  --inspect-file "$INSPECT" \
   --metadata metadata.yml \
   --plugins-dir plugins \
   --template-dir templates \

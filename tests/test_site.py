@@ -14,15 +14,15 @@ import time
 from urllib.parse import urlencode
 
 import pytest
-from datasette.utils import escape_fts, parse_metadata
+from datasette.utils import escape_fts
 from markupsafe import escape
 
 from bench.site import MAP_QUERY
 from civcas.pagedata import FACETS
-from conftest import ROOT, plugin_file, production_settings, registered_plugin
+from conftest import ROOT, plugin_file, production_settings, registered_plugin, metadata_yml
 
 DB = "civcas"
-METADATA = parse_metadata((ROOT / "metadata.yml").read_text(encoding="utf-8"))
+METADATA = metadata_yml()
 DATABASE_META = METADATA["databases"][DB]
 TABLE_META = DATABASE_META.get("tables", {})
 COUNTED = FACETS  # tables and columns whose unfiltered pages show the build's counts
@@ -938,3 +938,21 @@ async def test_table_permissions_are_worked_out_once_and_still_enforced(ds, buil
     cookies = {"ds_actor": closed.sign({"a": {"id": "curator"}}, "actor")}
     assert (await closed.client.get(f"/{DB}/sources.json", cookies=cookies)).status_code == 200
     assert (await closed.client.get(f"/{DB}/incidents.json")).status_code == 200
+
+
+async def test_start_up_takes_the_counts_and_hash_datasette_inspect_gives(built_db):
+    """plugins/civcas_inspect.py: the server counts every table and hashes the file before its first request, as
+    `datasette inspect` did for scripts/serve.sh, with the same numbers; pages then read the counts, not the table."""
+    from datasette.cli import inspect_  # what `datasette inspect` writes to its file
+
+    from conftest import make_datasette
+
+    expected = (await inspect_([str(built_db)], []))[DB]
+    started = make_datasette(built_db)
+    await started.invoke_startup()
+    db = started.get_database(DB)
+    assert db.cached_hash == expected["hash"]
+    assert db._cached_table_counts == {table: t["count"] for table, t in expected["tables"].items()}
+    counted = []
+    db.execute = lambda sql, *a, **k: counted.append(sql)  # any query now would be a recount
+    assert await db.table_counts() == db._cached_table_counts and counted == []

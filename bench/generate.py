@@ -190,8 +190,10 @@ class Generator:
         rng.shuffle(invented)
         self.vocab = DOMAIN_WORDS + invented
         self.cum = list(accumulate(1.0 / (rank + 1) ** 1.05 for rank in range(len(self.vocab))))
-        self.sentences = [self._sentence(8, 15) for _ in range(8192)]   # ~78 characters
-        self.clauses = [self._sentence(4, 7) for _ in range(2048)]      # ~35 characters
+        # Pools of sentences to draw text from. A small folder gets a small pool (the same for 128 incidents or
+        # more): the property tests generate hundreds of small folders, and the full pools took 0.15-0.4 s each.
+        self.sentences = [self._sentence(8, 15) for _ in range(min(8192, 64 * spec.incidents))]  # ~78 characters
+        self.clauses = [self._sentence(4, 7) for _ in range(min(2048, 16 * spec.incidents))]     # ~35 characters
         self.search_word = "raqqa"  # an admin1 name, in ~1 in 15 summaries: what a place search looks like
         self.actor_ids: list[str] = []
         self.belligerents: list[str] = []

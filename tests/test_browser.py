@@ -10,15 +10,14 @@ import os
 from urllib.parse import urlencode
 
 import pytest
-from datasette.utils import parse_metadata
 
-from conftest import ROOT, SYNTHETIC_INCIDENTS, local_page, sql_rows
+from conftest import ROOT, SYNTHETIC_INCIDENTS, local_page, metadata_yml, sql_rows
 
 pytestmark = pytest.mark.browser
 
 DB = "civcas"
 SCREENSHOT = ROOT / "docs" / "map.png"
-METADATA = parse_metadata((ROOT / "metadata.yml").read_text(encoding="utf-8"))
+METADATA = metadata_yml()
 MAP_CONFIG = METADATA["plugins"]["civcas-map"]
 QUERIES = METADATA["databases"][DB]["queries"]
 

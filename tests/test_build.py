@@ -4,12 +4,10 @@ from __future__ import annotations
 import json
 import sqlite3
 
-import yaml
-
 from civcas import metadata as site_metadata
 from civcas.schema import ALL_TABLES, BY_NAME, TABLES
 from civcas.views import VIEWS
-from conftest import ROOT, run_build
+from conftest import ROOT, metadata_yml, run_build
 
 
 def one(db, sql, *params):
@@ -201,7 +199,7 @@ def test_generated_files_are_in_sync_with_the_schema():
 
 
 def test_metadata_describes_every_table_and_column(built_db):
-    meta = yaml.safe_load((ROOT / "metadata.yml").read_text(encoding="utf-8"))
+    meta = metadata_yml()
     tables = meta["databases"]["civcas"]["tables"]
     conn = sqlite3.connect(built_db)
     names = [r[0] for r in conn.execute(

@@ -50,9 +50,7 @@ BYTES = st.binary(min_size=1, max_size=12).map(lambda b: "".join(f"%{x:02X}" for
 @pytest.fixture(scope="module")
 def surface(built_db):
     """Tables, views, their columns, some row ids, and the canned queries with their parameters."""
-    from datasette.utils import parse_metadata
-
-    from conftest import ROOT
+    from conftest import metadata_yml
 
     conn = sqlite3.connect(f"file:{built_db}?mode=ro", uri=True)
     names = [r[0] for r in conn.execute("select name from sqlite_master where type in ('table', 'view') "
@@ -64,7 +62,7 @@ def surface(built_db):
         if pk:
             rows[n] = [r[0] for r in conn.execute(f'select "{pk[0]}" from "{n}" limit 3')]
     conn.close()
-    metadata = parse_metadata((ROOT / "metadata.yml").read_text(encoding="utf-8"))
+    metadata = metadata_yml()
     queries = list(metadata["databases"]["civcas"]["queries"])
     return {"tables": names, "columns": columns, "rows": rows, "queries": queries}
 

@@ -152,13 +152,16 @@ SOURCES = st.one_of(st.just("real"), st.tuples(st.integers(1, 10 ** 6), st.integ
 
 
 @given(source=SOURCES, mutations=st.lists(mutation(), min_size=1, max_size=4))
-def test_any_edit_either_builds_a_valid_database_or_is_reported_and_changes_nothing(source, mutations):
+def test_any_edit_either_builds_a_valid_database_or_is_reported_and_changes_nothing(built_db, source, mutations):
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         raw = valid_folder(tmp, source)
         db = tmp / "civcas.db"
-        code, lines = run_build(raw, db)
-        assert code == 0, lines  # the starting point is valid
+        if source == "real":  # the session's build of the same files
+            shutil.copyfile(built_db, db)
+        else:
+            code, lines = run_build(raw, db)
+            assert code == 0, lines  # the starting point is valid
         published = hashlib.sha256(db.read_bytes()).hexdigest()
         for m in mutations:
             apply(raw, m)

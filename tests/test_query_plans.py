@@ -17,13 +17,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-import yaml
 from datasette.utils import escape_fts
 
 from bench.site import canned_queries, samples
+from conftest import metadata_yml
 
 ROOT = Path(__file__).resolve().parent.parent
-QUERIES = yaml.safe_load((ROOT / "metadata.yml").read_text(encoding="utf-8"))["databases"]["civcas"]["queries"]
+QUERIES = metadata_yml()["databases"]["civcas"]["queries"]
 LARGE = ("incidents", "figures", "statements", "sources", "changes", "places")
 
 # query -> why its index-ordered scan under a LIMIT ends early (its filter keeps most rows it walks).

@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8001
+# Python keeps compiled modules in __pycache__ (git-ignored) even where the environment says not to: otherwise every
+# test process and server compiles the project's modules again, and pytest rewrites every test module's asserts
+# anew in each process (~2 s of each test process's start-up).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install build check metadata serve test test-long bench loadtest clean
 

@@ -65,9 +65,9 @@ class RawFile:
     def newline(self) -> str:
         return "\r\n" if "\r\n" in self.text() else "\n"
 
-    def serialize(self, cells: list[str]) -> str:
+    def serialize(self, cells: list[str], newline: str | None = None) -> str:
         buf = io.StringIO()
-        csv.writer(buf, lineterminator=self.newline).writerow(cells)
+        csv.writer(buf, lineterminator=newline or self.newline).writerow(cells)
         return buf.getvalue()
 
     def records(self) -> tuple[list[str], list[str], list[tuple[int, int, dict[str, str]]]]:
@@ -137,11 +137,13 @@ class RawFile:
         text = self.text()
         if text and not text.endswith("\n"):
             text += self.newline
-        self.write(text + "".join(self.serialize([row.get(h, "") for h in header]) for row in rows))
+        newline = self.newline  # read once, not once a row
+        self.write(text + "".join(self.serialize([row.get(h, "") for h in header], newline) for row in rows))
         return text.count("\n") + 1
 
     def rewrite(self, header: list[str], rows: list[list[str]]) -> None:
-        self.write("".join(self.serialize(cells) for cells in [header, *rows]))
+        newline = self.newline
+        self.write("".join(self.serialize(cells, newline) for cells in [header, *rows]))
 
 
 # --- Running the build ------------------------------------------------------------------

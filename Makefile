@@ -8,7 +8,7 @@ PORT   ?= 8001
 # anew in each process (~2 s of each test process's start-up).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install build check metadata serve test test-long bench loadtest clean
+.PHONY: install build check metadata serve test test-durations test-long bench loadtest clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ serve: civcas.db
 
 test: install
 	$(PY) -m pytest
+
+# Each test file's test time into tests/durations.json, which hands the longest files out first.
+test-durations: install
+	$(PY) -m pytest --store-durations
 
 # The property-based and fuzz tests with many more examples (minutes, not seconds).
 test-long: install

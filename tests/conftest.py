@@ -31,6 +31,46 @@ def plugin_file(name: str, as_name: str | None = None):
     return module
 
 
+# --- the order test files are handed out in ----------------------------------------------------------------
+# pytest-xdist hands whole files (--dist loadfile) to the test processes, by default those with the most tests
+# first: a file of two long property tests went last and ran ~10 s alone at the end. With --no-loadscope-reorder
+# it hands them out in collection order, which is set here: longest first (longest processing time first), from
+# each file's test time in tests/durations.json (`make test-durations` measures it again); a file it does not
+# name goes first. Only the order changes, never which tests run.
+DURATIONS = ROOT / "tests" / "durations.json"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--store-durations", action="store_true",
+                     help="write each test file's total test time to tests/durations.json")
+
+
+def pytest_collection_modifyitems(config, items):
+    import json
+
+    seconds = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    first = max(seconds.values(), default=0) + 1
+    items.sort(key=lambda item: -seconds.get(item.nodeid.split("::")[0], first))  # stable: a file's order stays
+
+
+_measured: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    # Setup, call and teardown: what the file costs its process. Under xdist the reports reach the controller.
+    file = report.nodeid.split("::")[0]
+    _measured[file] = _measured.get(file, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import json
+
+    if session.config.getoption("store_durations") and not os.environ.get("PYTEST_XDIST_WORKER") and _measured:
+        known = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}  # a partial run updates its files
+        known |= {file: round(seconds, 1) for file, seconds in _measured.items()}
+        DURATIONS.write_text(json.dumps(dict(sorted(known.items())), indent=1) + "\n")
+
+
 def metadata_yml() -> dict:
     """metadata.yml as Datasette reads it (a fresh copy each call: Datasette may change what it is given). With
     libyaml's parser where PyYAML has it: the same data, ~15 times faster than the pure-Python one (0.16 s)."""

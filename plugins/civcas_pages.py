@@ -272,8 +272,8 @@ def list_cells_only(own):
         columns, _ = await own(datasette, database_name, table_name, description, [], *args, **kwargs)
         keep = [i for i, name in enumerate(names) if name in LIST_COLUMNS or name in LIST_EXTRA]
         kept = [names[i] for i in keep]
-        shown = [CustomRow(kept, [(names[i], row[i]) for i in keep]) for row in rows]
-        _, cells = await own(datasette, database_name, table_name, [description[i] for i in keep], shown, *args,
+        listed = [CustomRow(kept, [(names[i], row[i]) for i in keep]) for row in rows]
+        _, cells = await own(datasette, database_name, table_name, [description[i] for i in keep], listed, *args,
                              **kwargs)
         return columns, cells
 

@@ -282,14 +282,14 @@ def list_cells_only(own):
     return display_columns_and_rows
 
 
-def _install_list_cells_only() -> None:
+@hookimpl
+def startup(datasette):
+    # As plugins/civcas_deadline.py wraps its function: at start-up, once per process (TableView looks the name up
+    # in its module on each page), not when the file is merely imported.
     from datasette.views import table as table_view
 
-    if not getattr(table_view.display_columns_and_rows, "civcas_list_cells_only", False):  # once per process
+    if not getattr(table_view.display_columns_and_rows, "civcas_list_cells_only", False):
         table_view.display_columns_and_rows = list_cells_only(table_view.display_columns_and_rows)
-
-
-_install_list_cells_only()
 
 
 @hookimpl

@@ -166,6 +166,26 @@ def built_db(tmp_path_factory) -> Path:
     return made_once(tmp_path_factory, "built", make) / "civcas.db"
 
 
+@pytest.fixture(scope="session")
+def cut_raw(tmp_path_factory) -> Path:
+    """A cut of raw/ (rawfiles.cut_of_raw: its first incidents and every row they reach), for the tests that build
+    a broken copy again and again (read-only: copy it to change it)."""
+    from rawfiles import CUT_INCIDENTS, cut_of_raw
+
+    def make(folder: Path) -> None:
+        cut_of_raw(RAW, folder / "raw", CUT_INCIDENTS)
+        result = run_build("--raw", str(folder / "raw"), "--db", str(folder / "civcas.db"))
+        assert result.returncode == 0, result.stderr
+
+    return made_once(tmp_path_factory, "cut", make) / "raw"
+
+
+@pytest.fixture(scope="session")
+def cut_db(cut_raw) -> Path:
+    """civcas.db built from cut_raw by build.py (read-only: copy it to change it)."""
+    return cut_raw.parent / "civcas.db"
+
+
 @pytest.fixture(scope="module")
 def db(built_db):
     """A read-only connection to the built database, rows addressable by column name."""

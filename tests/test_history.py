@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from civcas.release import current_release
-from conftest import ROOT, run_build
+from conftest import ROOT, metadata_yml, run_build, sql_rows
 
 
 def append(path, row: dict) -> None:
@@ -93,11 +93,25 @@ def test_atom_feed_is_valid_and_lists_changes(ds_rows, built_db):
     assert not feed.bozo, feed.bozo_exception
     assert feed.version == "atom10"
     conn = sqlite3.connect(f"file:{built_db}?mode=ro", uri=True)
-    assert len(feed.entries) == min(100, conn.execute("select count(*) from changes").fetchone()[0])
-    titles = [e.title for e in feed.entries]
-    assert any(t.startswith("Air strikes on al-Heisha") for t in titles)
-    assert any(t.startswith("Correction:") for t in titles)
-    assert all(e.id.startswith("tag:civcas,2026:change/") and e.updated and e.link for e in feed.entries)
+    # The newest 100 changes, newest first, each titled by what it changed: an incident by its title, a
+    # discrepancy as a correction, any other row by its table and id.
+    newest = conn.execute(
+        "select c.change_id, c.action, c.table_name, c.row_id, i.title, d.subject from changes c "
+        "left join incidents i on c.table_name = 'incidents' and i.incident_id = c.row_id "
+        "left join discrepancies d on c.table_name = 'discrepancies' and d.discrepancy_id = c.row_id "
+        "order by c.changed_on desc, c.change_id limit 100").fetchall()
+    assert [e.id for e in feed.entries] == [f"tag:civcas,2026:change/{row[0]}" for row in newest]
+    for entry, (_, action, table, row_id, title, subject) in zip(feed.entries, newest):
+        named = {"incidents": title or row_id, "discrepancies": f"Correction: {subject or row_id}"}
+        assert entry.title == f"{named.get(table, f'{table} {row_id}')} ({action})"
+        assert entry.updated and entry.link
+    assert any(table == "incidents" and title for _, _, table, _, title, _ in newest)
+    # Every change, past the feed's 100, through the feed's own SQL: corrections are titled as such.
+    sql = metadata_yml()["databases"]["civcas"]["queries"]["feed"]["sql"]
+    assert sql.rstrip().endswith("limit 100")
+    every = sql_rows(built_db, sql.rstrip()[:-len("limit 100")])
+    corrections = [r["atom_title"] for r in every if r["table_name"] == "discrepancies"]
+    assert corrections and all(t.startswith("Correction: ") for t in corrections)
     release = conn.execute("select release, data_version from build_info").fetchone()
     assert all(f"civcas release {release[0]}, data version {release[1]}" in e.summary for e in feed.entries)
 

@@ -159,7 +159,7 @@ def test_any_edit_either_builds_a_valid_database_or_is_reported_and_changes_noth
         tmp = Path(tmp)
         raw = valid_folder(tmp, source, cut_raw)
         db = tmp / "civcas.db"
-        if source == "real":  # the session's build of the same files
+        if source == "real":  # the run's build of the same cut
             shutil.copyfile(cut_db, db)
         else:
             code, lines = run_build(raw, db)

@@ -46,6 +46,26 @@ def test_indexes_on_filter_columns(db):
             assert any(cols[0] == column for cols in indexed), (table.name, column)
 
 
+def test_tables_and_indexes_are_those_sqlite_utils_makes(db):
+    """The build runs statements sqlite-utils wrote once per process (civcas.build.schema_sql): the database has
+    what sqlite-utils' own create() and create_index(if_not_exists=True) make on a database of their own."""
+    import sqlite_utils
+
+    from civcas.build import create_table
+
+    fresh = sqlite_utils.Database(memory=True)
+    for table in ALL_TABLES:
+        create_table(fresh, table)
+    for table in ALL_TABLES:
+        for columns in table.all_indexes:
+            fresh[table.name].create_index(columns, if_not_exists=True)
+    query = "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name"
+    expected = fresh.execute(query).fetchall()
+    assert len(expected) > len(ALL_TABLES)
+    built = {r["name"]: tuple(r) for r in db.execute(query)}  # with more: search indexes, views, partial indexes
+    assert [built.get(name) for _, name, _, _ in expected] == expected
+
+
 def test_full_text_search_finds_the_heisha_strike(db):
     hits = db.execute("SELECT i.incident_id FROM incidents_fts JOIN incidents i ON i.rowid = incidents_fts.rowid "
                       "WHERE incidents_fts MATCH 'Heisha'").fetchall()

@@ -45,10 +45,14 @@ def pytest_addoption(parser):
                      help="write each test file's total test time to tests/durations.json")
 
 
-def pytest_collection_modifyitems(config, items):
+def stored_durations() -> dict[str, float]:
     import json
 
-    seconds = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    return json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+
+
+def pytest_collection_modifyitems(config, items):
+    seconds = stored_durations()
     first = max(seconds.values(), default=0) + 1
     items.sort(key=lambda item: -seconds.get(item.nodeid.split("::")[0], first))  # stable: a file's order stays
 
@@ -66,7 +70,7 @@ def pytest_sessionfinish(session, exitstatus):
     import json
 
     if session.config.getoption("store_durations") and not os.environ.get("PYTEST_XDIST_WORKER") and _measured:
-        known = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}  # a partial run updates its files
+        known = stored_durations()  # a partial run updates its files
         known |= {file: round(seconds, 1) for file, seconds in _measured.items()}
         DURATIONS.write_text(json.dumps(dict(sorted(known.items())), indent=1) + "\n")
 

@@ -126,8 +126,9 @@ class RawFile:
 
 
 # The validation cases and the property tests break a cut of raw/ rather than all of it (conftest.cut_raw): a
-# failing build of the cut takes ~60 ms against ~130 ms for the whole of raw/ (1,771 lines on the morning of 2026-12-02), and it
-# stays so as curators add incidents. The session's build (conftest.built_db) and every other test read the whole.
+# failing build of the cut takes ~60 ms against ~130 ms for the whole of raw/ (1,771 lines on the morning of
+# 2026-12-02), and it stays so as curators add incidents. The session's build (conftest.built_db) and every other
+# test read the whole.
 CUT_INCIDENTS = 6
 
 

@@ -1,8 +1,6 @@
 """Change history, tombstones, releases, and the formats other tools read: Atom (feedparser), GeoJSON (geojson)."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sqlite3
 
@@ -10,14 +8,7 @@ import pytest
 
 from civcas.release import current_release
 from conftest import ROOT, metadata_yml, run_build, sql_rows
-
-
-def append(path, row: dict) -> None:
-    text = path.read_text(encoding="utf-8")
-    header = next(csv.reader(io.StringIO(text)))
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow([row.get(c, "") for c in header])
-    path.write_text(text + ("" if text.endswith("\n") else "\n") + out.getvalue(), encoding="utf-8")
+from rawfiles import RawFile
 
 
 def change(**kw) -> dict:
@@ -45,7 +36,7 @@ def test_every_incident_says_when_it_was_published_and_last_changed(db):
      "replaced_by: must be empty unless action is 'merged'"),
 ])
 def test_the_change_log_and_the_tables_must_agree(raw_copy, tmp_path, row, line_part):
-    append(raw_copy / "changes.csv", row)
+    RawFile(raw_copy, "changes").append(row)
     result = run_build("--raw", str(raw_copy), "--db", str(tmp_path / "civcas.db"))
     assert result.returncode == 1
     assert any(line.startswith(f"{raw_copy}/changes.csv:") and line.endswith(line_part) or line_part in line
@@ -53,8 +44,8 @@ def test_the_change_log_and_the_tables_must_agree(raw_copy, tmp_path, row, line_
 
 
 def test_a_tombstone_for_a_merged_incident_builds(raw_copy, tmp_path):
-    append(raw_copy / "changes.csv", change(change_id="t6", table_name="incidents", row_id="sy-2016-11-09-duplicate",
-                                            action="merged", replaced_by="sy-2016-11-08-al-heisha"))
+    RawFile(raw_copy, "changes").append(change(change_id="t6", table_name="incidents", row_id="sy-2016-11-09-duplicate",
+                                               action="merged", replaced_by="sy-2016-11-08-al-heisha"))
     assert run_build("--raw", str(raw_copy), "--db", str(tmp_path / "civcas.db")).returncode == 0
 
 

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import pytest
 
 from conftest import RAW, ROOT, http_get, local_page, serving
+from rawfiles import RawFile
 
 pytestmark = pytest.mark.browser
 
@@ -69,12 +70,9 @@ def hostile_site(tmp_path_factory):
               "url": 'https://www.bbc.com/news/x?a="><svg/id="civcas-xss-url"/onload=window.__civcas_xss=1>'})
     edit_csv(raw / "actors.csv", "sohr", {"name": hostile("SOHR", 1)})
     # ...and a change to that incident dated after every other, so that the feed (the newest 100) lists it.
-    with open(raw / "changes.csv", encoding="utf-8-sig", newline="") as f:
-        header = next(csv.reader(f))
-    with open(raw / "changes.csv", "a", encoding="utf-8", newline="") as f:
-        csv.DictWriter(f, header, restval="", lineterminator="\n").writerow(
-            {"change_id": "hostile-retitle", "changed_on": "9999-12-31", "table_name": "incidents", "row_id": INCIDENT,
-             "action": "changed", "summary": hostile("Retitled", 2)})
+    RawFile(raw, "changes").append({"change_id": "hostile-retitle", "changed_on": "9999-12-31",
+                                    "table_name": "incidents", "row_id": INCIDENT, "action": "changed",
+                                    "summary": hostile("Retitled", 2)})
     db = work / "civcas.db"
     result = subprocess.run([sys.executable, str(ROOT / "build.py"), "--raw", str(raw), "--db", str(db)],
                             capture_output=True, text=True, timeout=300)
